@@ -1,0 +1,25 @@
+//! The operation zoo of EnTranNAS.
+//!
+//! Every candidate operation is described as data first ([`LayerSpec`] sequences,
+//! from which parameters, shapes and multiply-adds are computed without building a
+//! tensor), then built as a burn module ([`Op`]) generic over the backend. Built-in
+//! operations are named by [`OpKind`] with DARTS's exact names; a user's crate adds
+//! its own through [`OpRegistry::register`].
+
+mod error;
+pub mod kind;
+pub mod module;
+pub mod norm;
+pub mod recipes;
+pub mod registry;
+pub mod spec;
+
+pub use error::OpsError;
+pub use kind::OpKind;
+pub use module::{Layer, Op};
+pub use norm::BatchNorm2d;
+pub use registry::{OpRecipe, OpRegistry};
+pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};
+
+#[cfg(test)]
+mod gradcheck;
