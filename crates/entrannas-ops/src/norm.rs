@@ -117,7 +117,11 @@ mod tests {
         let out = values(norm.forward(x.clone()));
         let std = (1.25f64 + 1e-5).sqrt();
         assert_relative_eq!(out[0], (1.0 - 2.5) / std, epsilon = 1e-12);
-        assert_relative_eq!(values(norm.running_mean.value_sync())[0], 0.25, epsilon = 1e-12);
+        assert_relative_eq!(
+            values(norm.running_mean.value_sync())[0],
+            0.25,
+            epsilon = 1e-12
+        );
         assert_relative_eq!(
             values(norm.running_var.value_sync())[0],
             0.9 + 0.1 * 5.0 / 3.0,

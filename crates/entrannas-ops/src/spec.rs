@@ -162,13 +162,10 @@ impl LayerSpec {
     pub fn params(&self) -> u64 {
         match self {
             LayerSpec::Conv(conv) => conv.params(),
-            LayerSpec::Norm { channels, affine } => {
-                if *affine {
-                    2 * *channels as u64
-                } else {
-                    0
-                }
-            }
+            LayerSpec::Norm {
+                channels,
+                affine: true,
+            } => 2 * *channels as u64,
             LayerSpec::FactorizedReduce {
                 channels_in,
                 channels_out,

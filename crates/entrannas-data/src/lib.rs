@@ -1,0 +1,60 @@
+//! Datasets for EnTranNAS: readers, the search split, augmentation and batching.
+//!
+//! Layer 4 of the workspace (see `docs/ARCHITECTURE.md`). Everything tensor-shaped is
+//! generic over a burn `Backend`.
+//!
+//! - Readers: Fashion-MNIST / MNIST IDX files, plain or gzip ([`idx`]); CIFAR-10 and
+//!   CIFAR-100 binary files ([`cifar`]); ImageNet-style image folders decoded lazily
+//!   ([`folder`]); a Fashion-MNIST subset compiled into the binary ([`embedded`]).
+//! - [`open`] reads a dataset named by a [`DatasetKind`] into an [`OpenedDataset`]:
+//!   its [`DatasetInfo`], training and test sources, and augmentation.
+//! - [`SearchSplit`] divides the training set into seeded, disjoint, class-balanced
+//!   parts: `train` for weights, `val` for the architecture (SPEC section 4).
+//! - [`ImageDataset`] is the burn `Dataset` of normalized, augmented items; augmentation
+//!   draws depend only on `(seed, epoch, item)` ([`augment`]).
+//! - [`ImageBatcher`] stacks items into an [`ImageBatch`]; [`data_loader`] builds a burn
+//!   data loader for one epoch.
+//!
+//! ```no_run
+//! use entrannas_data::{open, DatasetKind, LoaderConfig, OpenOptions, SearchSplit, data_loader};
+//! # fn run<B: burn::prelude::Backend>(device: &B::Device) -> Result<(), entrannas_data::DataError> {
+//! let data = open(DatasetKind::Embedded, None, &OpenOptions::default())?;
+//! println!("{}", data.summary());
+//! let search = data.search_split(&SearchSplit::default())?;
+//! let loader = data_loader::<B>(&search.train, &LoaderConfig::default(), 0, device);
+//! for batch in loader.iter() {
+//!     let _ = (batch.images.dims(), batch.targets.dims());
+//! }
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod augment;
+pub mod batch;
+pub mod cifar;
+pub mod dataset;
+pub mod embedded;
+pub mod error;
+pub mod folder;
+pub mod idx;
+pub mod images;
+pub mod kind;
+mod open;
+pub mod split;
+pub mod summary;
+
+#[cfg(test)]
+mod testutil;
+
+pub use augment::{AugmentConfig, Normalization};
+pub use batch::{ImageBatch, ImageBatcher, LoaderConfig, data_loader};
+pub use dataset::{ImageDataset, ImageItem};
+pub use embedded::{EMBEDDED_TEST_PER_CLASS, EMBEDDED_TRAIN_PER_CLASS, embedded_fashion_mnist};
+pub use error::DataError;
+pub use folder::{FolderImages, FolderOptions};
+pub use images::{ImageSource, InMemoryImages, RawImage};
+pub use kind::{DatasetInfo, DatasetKind};
+pub use open::{DEFAULT_FASHION_MNIST_DIR, OpenOptions, OpenedDataset, SearchData, open};
+pub use split::{SearchSplit, balanced_split};
+pub use summary::{DataSummary, SplitSummary};

@@ -1,0 +1,491 @@
+//! The arch file: architecture parameters on disk, written by the search every epoch and
+//! read by `entrannas derive`; and the derivation report built from it.
+//!
+//! ```json
+//! {"ops": ["none", "skip_connect", "sep_conv_3x3"], "inputs": 2, "nodes": 4, "tau": 1.0,
+//!  "normal": {"alpha": [[0.1, 0.2, 0.3], ...one row per edge...], "beta": [0.0, 0.0, 0.0, 0.0]},
+//!  "reduce": {"alpha": [...], "beta": [...]}}
+//! ```
+//!
+//! `alpha` has one row per edge in DARTS order and one value per op; `beta` (one value
+//! per intermediate node) is needed only by the DST rule. `inputs`, `nodes` and `tau`
+//! default to 2, 4 and 1.0.
+
+use std::path::Path;
+
+use entrannas_cell::genotype::{CellGenotype, Connection, Genotype};
+use entrannas_cell::topology::CellTopology;
+use serde::{Deserialize, Serialize};
+
+use crate::derivation::{
+    derive_dst, derive_top_k, validate_beta, validate_matrix, validate_ops, validate_topology,
+};
+use crate::error::RelaxError;
+use crate::host::{self, Matrix};
+
+fn default_inputs() -> usize {
+    2
+}
+
+fn default_nodes() -> usize {
+    4
+}
+
+fn default_tau() -> f64 {
+    1.0
+}
+
+/// The architecture parameters of one cell type in an arch file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellArch {
+    /// Operation logits, one row per edge (DARTS order), one value per op.
+    pub alpha: Matrix,
+    /// Threshold logits, one per intermediate node (DST only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<Vec<f64>>,
+}
+
+/// An arch file: the op list, the cell's shape, the temperature and both cell types'
+/// parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchFile {
+    /// The op names, one per column of `alpha` (`none` allowed).
+    pub ops: Vec<String>,
+    /// Number of input nodes per cell.
+    #[serde(default = "default_inputs")]
+    pub inputs: usize,
+    /// Number of intermediate nodes per cell.
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// The softmax temperature the coefficients are computed at.
+    #[serde(default = "default_tau")]
+    pub tau: f64,
+    /// The normal cell's parameters.
+    pub normal: CellArch,
+    /// The reduction cell's parameters.
+    pub reduce: CellArch,
+}
+
+impl ArchFile {
+    /// Parses and validates an arch file; op names must be among `valid_ops`.
+    ///
+    /// # Errors
+    /// Malformed JSON (with line and column), any failure of [`ArchFile::validate`], or
+    /// an op name not in `valid_ops`.
+    pub fn from_json_str(text: &str, valid_ops: &[&str]) -> Result<Self, RelaxError> {
+        let arch: ArchFile = serde_json::from_str(text)?;
+        arch.validate()?;
+        arch.check_op_names(valid_ops)?;
+        Ok(arch)
+    }
+
+    /// Reads, parses and validates an arch file; see [`ArchFile::from_json_str`].
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`ArchFile::from_json_str`] fails.
+    pub fn from_path(path: impl AsRef<Path>, valid_ops: &[&str]) -> Result<Self, RelaxError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| RelaxError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_str(&text, valid_ops)
+    }
+
+    /// The arch file as pretty-printed JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an arch file always serialises")
+    }
+
+    /// Writes the arch file as pretty-printed JSON.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), RelaxError> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_json_string()).map_err(|source| RelaxError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The cell's DAG.
+    pub fn topology(&self) -> CellTopology {
+        CellTopology::new(self.inputs, self.nodes)
+    }
+
+    /// The parameters of the normal (`Normal`) and reduction (`Reduce`) cell, with the
+    /// field prefix used in messages.
+    fn cells(&self) -> [(&'static str, &CellArch); 2] {
+        [("normal", &self.normal), ("reduce", &self.reduce)]
+    }
+
+    /// Checks the structure: a usable op list, a valid topology and temperature, `alpha`
+    /// with one row per edge and one value per op, `beta` (where present) with one value
+    /// per node, every number finite.
+    ///
+    /// # Errors
+    /// The first problem found, naming its field.
+    pub fn validate(&self) -> Result<(), RelaxError> {
+        validate_ops(&self.ops)?;
+        let topology = self.topology();
+        validate_topology(&topology)?;
+        if !(self.tau.is_finite() && self.tau > 0.0) {
+            return Err(RelaxError::InvalidTemperature(self.tau));
+        }
+        for (name, cell) in self.cells() {
+            validate_matrix(
+                &format!("{name}.alpha"),
+                &cell.alpha,
+                &topology,
+                self.ops.len(),
+            )?;
+            if let Some(beta) = &cell.beta {
+                validate_beta(&format!("{name}.beta"), beta, &topology)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every op name is one of `valid_ops`.
+    ///
+    /// # Errors
+    /// [`RelaxError::UnknownOp`] listing the valid names.
+    pub fn check_op_names(&self, valid_ops: &[&str]) -> Result<(), RelaxError> {
+        match self
+            .ops
+            .iter()
+            .enumerate()
+            .find(|(_, op)| !valid_ops.contains(&op.as_str()))
+        {
+            Some((index, op)) => Err(RelaxError::UnknownOp {
+                name: op.clone(),
+                index,
+                valid: valid_ops.iter().map(|s| s.to_string()).collect(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A derivation rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The hand-crafted rule: `k` edges per node, each with its strongest non-`none` op
+    /// (`TopK(2)` is DARTS and EnTranNAS). See [`derive_top_k`].
+    TopK(usize),
+    /// The hand-crafted rule with at most `max_skip` `skip_connect` per cell.
+    TopKMaxSkip {
+        /// Edges per node.
+        k: usize,
+        /// The most `skip_connect` connections a cell may keep.
+        max_skip: usize,
+    },
+    /// EnTranNAS-DST: every connection with `q > 0`. See [`derive_dst`].
+    Dst,
+}
+
+impl Default for Rule {
+    /// `TopK(2)`.
+    fn default() -> Self {
+        Rule::TopK(2)
+    }
+}
+
+/// The derivation of one cell type: its coefficients at every stage and the selected
+/// connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellReport {
+    /// Softmax with temperature (Eq. 5), one row per edge.
+    pub p: Matrix,
+    /// After connection normalization (Eq. 7); DST only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_hat: Option<Matrix>,
+    /// The thresholds, one per node; DST only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<Vec<f64>>,
+    /// The DST coefficients (Eqs. 8 and 9); DST only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<Matrix>,
+    /// The selected connections of every intermediate node, as `[input, "op"]` pairs.
+    pub derived: Vec<Vec<Connection>>,
+}
+
+/// The derivation report of an arch file: both cell types' coefficients and the
+/// genotype.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeriveReport {
+    /// The normal cell.
+    pub normal: CellReport,
+    /// The reduction cell.
+    pub reduce: CellReport,
+    /// The derived architecture.
+    pub genotype: Genotype,
+}
+
+/// Derives both cell types of `arch` with `rule`, reporting the coefficients.
+///
+/// # Errors
+/// Any failure of [`ArchFile::validate`], a `beta` missing for [`Rule::Dst`], or `k = 0`.
+pub fn derive_report(arch: &ArchFile, rule: Rule) -> Result<DeriveReport, RelaxError> {
+    arch.validate()?;
+    let topology = arch.topology();
+    let cell = |name: &str, cell: &CellArch| -> Result<(CellReport, CellGenotype), RelaxError> {
+        let p = host::softmax_with_temperature(&cell.alpha, arch.tau);
+        let (genotype, p_hat, t, q) = match rule {
+            Rule::TopK(k) => (
+                derive_top_k(&p, &arch.ops, &topology, k, None)?,
+                None,
+                None,
+                None,
+            ),
+            Rule::TopKMaxSkip { k, max_skip } => (
+                derive_top_k(&p, &arch.ops, &topology, k, Some(max_skip))?,
+                None,
+                None,
+                None,
+            ),
+            Rule::Dst => {
+                let beta = cell.beta.as_ref().ok_or_else(|| RelaxError::MissingBeta {
+                    field: format!("{name}.beta"),
+                })?;
+                let stages = host::dst_stages(&cell.alpha, beta, arch.tau, &topology);
+                let genotype = derive_dst(&stages.q, &arch.ops, &topology)?;
+                (genotype, Some(stages.p_hat), Some(stages.t), Some(stages.q))
+            }
+        };
+        let report = CellReport {
+            p,
+            p_hat,
+            t,
+            q,
+            derived: genotype.nodes.clone(),
+        };
+        Ok((report, genotype))
+    };
+    let (normal, normal_genotype) = cell("normal", &arch.normal)?;
+    let (reduce, reduce_genotype) = cell("reduce", &arch.reduce)?;
+    Ok(DeriveReport {
+        normal,
+        reduce,
+        genotype: Genotype {
+            normal: normal_genotype,
+            reduce: reduce_genotype,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: [&str; 4] = ["none", "skip_connect", "sep_conv_3x3", "max_pool_3x3"];
+
+    fn sample(beta: bool) -> ArchFile {
+        let topology = CellTopology::DARTS;
+        let alpha = |shift: usize| -> Matrix {
+            (0..topology.num_edges())
+                .map(|e| {
+                    (0..3)
+                        .map(|k| (((e + shift) * 5 + k * 3) % 7) as f64 * 0.1)
+                        .collect()
+                })
+                .collect()
+        };
+        ArchFile {
+            ops: vec!["none".into(), "skip_connect".into(), "sep_conv_3x3".into()],
+            inputs: 2,
+            nodes: 4,
+            tau: 1.0,
+            normal: CellArch {
+                alpha: alpha(0),
+                beta: beta.then(|| vec![0.0, 0.5, -0.5, 1.0]),
+            },
+            reduce: CellArch {
+                alpha: alpha(3),
+                beta: beta.then(|| vec![0.0; 4]),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let arch = sample(true);
+        let text = arch.to_json_string();
+        assert_eq!(ArchFile::from_json_str(&text, &VALID).unwrap(), arch);
+        let arch = sample(false);
+        let text = arch.to_json_string();
+        assert!(!text.contains("beta"));
+        assert_eq!(ArchFile::from_json_str(&text, &VALID).unwrap(), arch);
+    }
+
+    #[test]
+    fn inputs_nodes_and_tau_have_defaults() {
+        let text = r#"{"ops": ["skip_connect", "sep_conv_3x3"],
+            "normal": {"alpha": [[0, 1], [1, 0]]}, "reduce": {"alpha": [[0, 1], [1, 0]]},
+            "nodes": 1}"#;
+        let arch = ArchFile::from_json_str(text, &VALID).unwrap();
+        assert_eq!((arch.inputs, arch.nodes, arch.tau), (2, 1, 1.0));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["normal"]["alpha"].as_array_mut().unwrap().pop();
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "normal.alpha has 13 rows, expected 14 for 2 inputs and 4 nodes"
+        );
+
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["reduce"]["alpha"][5] = serde_json::json!([0.1, 0.2]);
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "reduce.alpha[5] has 2 values, expected 3 (one per op in the op list)"
+        );
+
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["ops"][2] = serde_json::json!("sep_conv_9x9");
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown op `sep_conv_9x9` in ops[2]; valid ops: none, skip_connect, sep_conv_3x3, max_pool_3x3"
+        );
+
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["reduce"]["beta"] = serde_json::json!([0.0, 1.0]);
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert!(e.to_string().starts_with("reduce.beta has 2 values"), "{e}");
+
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["tau"] = serde_json::json!(0.0);
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert!(matches!(e, RelaxError::InvalidTemperature(_)));
+
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["ops"] = serde_json::json!(["none", "none", "none"]);
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert!(matches!(e, RelaxError::DuplicateOp { .. }));
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let e = ArchFile::from_json_str("{\n  \"ops\": [\"none\",,]\n}", &VALID).unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("malformed arch file:"), "{message}");
+        assert!(message.contains("line 2 column"), "{message}");
+        let e = ArchFile::from_json_str(r#"{"ops": ["none"]}"#, &VALID).unwrap_err();
+        assert!(e.to_string().contains("missing field `normal`"), "{e}");
+        // JSON has no NaN or infinity: out-of-range numbers are rejected by the parser.
+        let mut text = sample(false).to_json_string();
+        text = text.replacen("0.0", "1e999", 1);
+        assert!(matches!(
+            ArchFile::from_json_str(&text, &VALID),
+            Err(RelaxError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn non_finite_values_are_rejected_not_panicked_on() {
+        let mut arch = sample(true);
+        arch.reduce.alpha[2][1] = f64::INFINITY;
+        let e = derive_report(&arch, Rule::TopK(2)).unwrap_err();
+        assert_eq!(e.to_string(), "reduce.alpha[2][1] is not finite (inf)");
+        let mut arch = sample(true);
+        arch.normal.beta.as_mut().unwrap()[1] = f64::NAN;
+        let e = derive_report(&arch, Rule::Dst).unwrap_err();
+        assert_eq!(e.to_string(), "normal.beta[1] is not finite (NaN)");
+    }
+
+    #[test]
+    fn dst_needs_beta() {
+        let mut arch = sample(true);
+        arch.reduce.beta = None;
+        let e = derive_report(&arch, Rule::Dst).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "reduce.beta is missing: the dst rule needs one threshold logit per intermediate node"
+        );
+        // Top-k does not.
+        assert!(derive_report(&arch, Rule::TopK(2)).is_ok());
+    }
+
+    #[test]
+    fn top2_report_has_p_and_derived_only() {
+        let report = derive_report(&sample(false), Rule::TopK(2)).unwrap();
+        let value = serde_json::to_value(&report).unwrap();
+        let normal = value["normal"].as_object().unwrap();
+        let mut keys: Vec<&str> = normal.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["derived", "p"]);
+        assert_eq!(normal["p"].as_array().unwrap().len(), 14);
+        assert_eq!(
+            value["normal"]["derived"],
+            value["genotype"]["normal"]["nodes"]
+        );
+        assert_eq!(
+            value["genotype"]["normal"]["concat"],
+            serde_json::json!([2, 3, 4, 5])
+        );
+        for node in &report.genotype.normal.nodes {
+            assert_eq!(node.len(), 2);
+            assert!(node.iter().all(|c| c.op != "none"));
+        }
+        // Pairs are serialised as [input, "op"].
+        assert!(value["normal"]["derived"][0][0][0].is_u64());
+        assert!(value["normal"]["derived"][0][0][1].is_string());
+    }
+
+    #[test]
+    fn dst_report_has_every_stage_and_matches_the_host_math() {
+        let arch = sample(true);
+        let report = derive_report(&arch, Rule::Dst).unwrap();
+        let stages = host::dst_stages(
+            &arch.normal.alpha,
+            arch.normal.beta.as_ref().unwrap(),
+            arch.tau,
+            &arch.topology(),
+        );
+        assert_eq!(report.normal.p, stages.p);
+        assert_eq!(report.normal.p_hat.as_ref(), Some(&stages.p_hat));
+        assert_eq!(report.normal.t.as_ref(), Some(&stages.t));
+        assert_eq!(report.normal.q.as_ref(), Some(&stages.q));
+        let value = serde_json::to_value(&report).unwrap();
+        let mut keys: Vec<&str> = value["reduce"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["derived", "p", "p_hat", "q", "t"]);
+        for node in &report.genotype.normal.nodes {
+            assert!(!node.is_empty());
+        }
+    }
+
+    #[test]
+    fn max_skip_rule_caps_skip_connections() {
+        let arch = sample(false);
+        let report = derive_report(&arch, Rule::TopKMaxSkip { k: 2, max_skip: 0 }).unwrap();
+        for cell in [&report.genotype.normal, &report.genotype.reduce] {
+            assert!(cell.nodes.iter().flatten().all(|c| c.op != "skip_connect"));
+        }
+    }
+
+    #[test]
+    fn reads_and_writes_files() {
+        let dir = std::env::temp_dir().join(format!("entrannas-relax-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("arch.json");
+        sample(true).write(&path).unwrap();
+        assert_eq!(ArchFile::from_path(&path, &VALID).unwrap(), sample(true));
+        std::fs::remove_file(&path).unwrap();
+        let e = ArchFile::from_path(&path, &VALID).unwrap_err();
+        assert!(e.to_string().starts_with("cannot access arch file"), "{e}");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}

@@ -1,0 +1,189 @@
+//! The search configuration: every hyperparameter of SPEC sections 2 and 4, with the
+//! paper's values as defaults. Saved as `config.json` in every run directory.
+
+use burn::config::Config;
+
+use crate::space::{EnginePlacement, Method, OpSpace};
+use crate::supernet::{StemLayout, SuperNetConfig};
+
+/// A search's configuration. `Config::load` / `save` read and write it as JSON.
+#[derive(Config, Debug, PartialEq)]
+pub struct SearchConfig {
+    /// `entran` (default), `dst` or `darts`.
+    #[config(default = "Method::Entran")]
+    pub method: Method,
+    /// `standard` (8 ops) or `extended` (13 ops).
+    #[config(default = "OpSpace::Standard")]
+    pub space: OpSpace,
+    /// Engine-cell placement: `first` (default), `last`, `half`, `all`. DARTS uses `all`.
+    #[config(default = "EnginePlacement::First")]
+    pub engine: EnginePlacement,
+    /// Feature sharing (off for DARTS).
+    #[config(default = true)]
+    pub sharing: bool,
+    /// Bottleneck ratio (Appendix B.4: 4); `None` for none.
+    #[config(default = "Some(4)")]
+    pub bottleneck: Option<usize>,
+    /// Initial channels `C`.
+    #[config(default = 16)]
+    pub channels: usize,
+    /// Cells `L`.
+    #[config(default = 8)]
+    pub layers: usize,
+    /// Intermediate nodes per cell.
+    #[config(default = 4)]
+    pub nodes: usize,
+    /// Epochs.
+    #[config(default = 50)]
+    pub epochs: usize,
+    /// Batch size of both the weight and the architecture step (512 with bottleneck).
+    #[config(default = 512)]
+    pub batch_size: usize,
+    /// Weight learning rate at epoch 0, cosine-annealed to `lr_min` (0.2 at batch 512).
+    #[config(default = 0.2)]
+    pub lr: f64,
+    /// Final weight learning rate.
+    #[config(default = 0.0)]
+    pub lr_min: f64,
+    /// SGD momentum (no dampening, as PyTorch).
+    #[config(default = 0.9)]
+    pub momentum: f64,
+    /// Weight decay of the network weights.
+    #[config(default = 3e-4)]
+    pub weight_decay: f64,
+    /// Global gradient-norm clip of the weight step.
+    #[config(default = 5.0)]
+    pub grad_clip: f64,
+    /// Adam learning rate of the architecture parameters.
+    #[config(default = 6e-4)]
+    pub arch_lr: f64,
+    /// Adam beta1 of the architecture step.
+    #[config(default = 0.5)]
+    pub arch_beta1: f64,
+    /// Adam beta2 of the architecture step.
+    #[config(default = 0.999)]
+    pub arch_beta2: f64,
+    /// Adam epsilon (PyTorch's 1e-8; burn's default is 1e-5).
+    #[config(default = 1e-8)]
+    pub arch_epsilon: f64,
+    /// Weight decay of the architecture parameters.
+    #[config(default = 1e-3)]
+    pub arch_weight_decay: f64,
+    /// Initial temperature; `None` takes the method's (5.0, DARTS 1.0).
+    pub tau0: Option<f64>,
+    /// Temperature factor per epoch; `None` takes the method's (0.923, DARTS 1.0).
+    pub tau_factor: Option<f64>,
+    /// DST sparsity weight `lambda` (Eq. 11).
+    #[config(default = 0.1)]
+    pub lambda: f64,
+    /// Standard deviation of the initial `alpha` (DARTS: 1e-3).
+    #[config(default = 1e-3)]
+    pub alpha_std: f64,
+    /// Initial `beta` (0: `t = 0.5`, every connection active at the start).
+    #[config(default = 0.0)]
+    pub beta_init: f64,
+    /// Most `skip_connect`s a top-2 cell may keep (`None`: no cap).
+    pub max_skip: Option<usize>,
+    /// Fraction of the training set used for the weights; the rest trains the
+    /// architecture.
+    #[config(default = 0.5)]
+    pub train_portion: f64,
+    /// Seed of everything: split, shuffles, augmentation, initialisation.
+    #[config(default = 2)]
+    pub seed: u64,
+    /// Dataset name (`embedded`, `fashion-mnist`, `cifar10`, `cifar100`, `folder`).
+    #[config(default = "String::from(\"embedded\")")]
+    pub dataset: String,
+    /// Dataset directory (default: the dataset's usual place).
+    pub data_dir: Option<String>,
+    /// Stem layout (`cifar` for small images, `imagenet` for 224).
+    #[config(default = "StemLayout::Cifar")]
+    pub stem: StemLayout,
+    /// Stop each epoch after this many steps (`None`: the whole split).
+    pub steps_per_epoch: Option<usize>,
+    /// Evaluate super-net and child-net on at most this many validation images.
+    pub eval_limit: Option<usize>,
+}
+
+impl SearchConfig {
+    /// The candidate ops of the configured space and method.
+    pub fn ops(&self) -> Vec<String> {
+        self.space.ops(self.method)
+    }
+
+    /// The temperature schedule: explicit values, else the method's.
+    pub fn schedule(&self) -> entrannas_relax::TemperatureSchedule {
+        let default = self.method.default_schedule();
+        entrannas_relax::TemperatureSchedule::new(
+            self.tau0.unwrap_or(default.initial),
+            self.tau_factor.unwrap_or(default.factor),
+        )
+    }
+
+    /// The weight learning rate of `epoch` (cosine annealing per epoch, as DARTS).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let progress = epoch as f64 / self.epochs.max(1) as f64;
+        self.lr_min
+            + 0.5 * (self.lr - self.lr_min) * (1.0 + (core::f64::consts::PI * progress).cos())
+    }
+
+    /// The super-net shape for a dataset with `input_channels` and `classes`.
+    /// DARTS makes every cell an Engine cell and turns feature sharing off.
+    pub fn supernet(&self, input_channels: usize, classes: usize) -> SuperNetConfig {
+        let (engine, sharing) = match self.method {
+            Method::Darts => (EnginePlacement::All, false),
+            _ => (self.engine, self.sharing),
+        };
+        SuperNetConfig {
+            input_channels,
+            classes,
+            channels: self.channels,
+            layers: self.layers,
+            topology: entrannas_cell::CellTopology::new(2, self.nodes),
+            ops: self.ops(),
+            sharing,
+            bottleneck: self.bottleneck,
+            engine,
+            stem: self.stem,
+        }
+    }
+
+    /// Checks values that would make the search meaningless.
+    pub fn validate(&self) -> Result<(), crate::SearchError> {
+        let bad = |m: String| Err(crate::SearchError::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if self.channels == 0 || self.nodes == 0 {
+            return bad("channels and nodes must be at least 1".into());
+        }
+        if !(self.train_portion > 0.0 && self.train_portion < 1.0) {
+            return bad(format!(
+                "train portion must be in (0, 1), got {}",
+                self.train_portion
+            ));
+        }
+        if self.bottleneck == Some(0) {
+            return bad("bottleneck ratio must be at least 1".into());
+        }
+        let schedule = self.schedule();
+        if !(schedule.initial > 0.0 && schedule.factor > 0.0) {
+            return bad(format!("temperature must stay positive, got {schedule:?}"));
+        }
+        for (name, v) in [
+            ("lr", self.lr),
+            ("arch lr", self.arch_lr),
+            ("lambda", self.lambda),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!(
+                    "{name} must be a finite non-negative number, got {v}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

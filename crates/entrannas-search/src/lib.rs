@@ -1,0 +1,16 @@
+//! The EnTranNAS super-net and its first-order bi-level search.
+
+pub mod batches;
+pub mod config;
+mod error;
+pub mod run;
+pub mod searcher;
+pub mod space;
+pub mod supernet;
+
+pub use config::SearchConfig;
+pub use error::SearchError;
+pub use run::{RunDir, SearchOutcome, Selection, run_search};
+pub use searcher::{EpochRecord, SearchObserver, Searcher, StepProgress};
+pub use space::{EnginePlacement, Method, OpSpace};
+pub use supernet::{Architecture, CellArchitecture, StemLayout, SuperNet, SuperNetConfig};

@@ -1,0 +1,530 @@
+//! The first-order bi-level search (SPEC section 4).
+//!
+//! Each iteration: the Transit cells' derivation is refreshed from the current
+//! `alpha`/`beta` (the only read-back to the host in a step), one architecture step on
+//! a `val` batch (Adam; plus the DST sparsity regularizer), then one weight step on a
+//! `train` batch (SGD with momentum and weight decay, global gradient-norm clip).
+//! The temperature is annealed and the learning rate cosine-annealed per epoch.
+
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+use entrannas_cell::{CellPlan, CellTopology, Genotype};
+use entrannas_data::{DatasetInfo, ImageDataset};
+use entrannas_ops::OpRegistry;
+use entrannas_relax::{
+    ArchFile, ArchParams, ArchParamsConfig, CellType, DeriveReport, Rule, derive_report,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::SearchError;
+use crate::batches::{Prefetch, epoch_order};
+use crate::config::SearchConfig;
+use crate::space::Method;
+use crate::supernet::{Architecture, CellArchitecture, SuperNet};
+
+/// The weight optimizer's type.
+pub type WeightOptimizer<B> =
+    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, SuperNet<B>, B>;
+/// The architecture optimizer's type.
+pub type ArchOptimizer<B> = OptimizerAdaptor<Adam, ArchParams<B>, B>;
+
+/// Progress within an epoch, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepProgress {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps in this epoch.
+    pub steps: usize,
+    /// Mean weight-step loss so far this epoch.
+    pub loss: f64,
+    /// Weight-step training accuracy so far this epoch.
+    pub accuracy: f64,
+    /// Images per second (both steps' images).
+    pub images_per_second: f64,
+}
+
+/// Receives progress; the CLI draws bars and writes logs from it.
+pub trait SearchObserver {
+    /// An epoch with `steps` iterations starts.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    /// Some steps are done (called every few steps; reading the loss syncs the device).
+    fn step(&mut self, _progress: &StepProgress) {}
+    /// An epoch is done and recorded.
+    fn epoch_finished(&mut self, _record: &EpochRecord) {}
+    /// Asked after each epoch's checkpoint is written: `true` stops the search there
+    /// (for example on Ctrl-C); `--resume` continues it.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+impl SearchObserver for () {}
+
+/// Collapse diagnostics of one cell type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellDiagnostics {
+    /// Connections kept.
+    pub connections: usize,
+    /// Distinct edges kept.
+    pub edges: usize,
+    /// `skip_connect` connections kept.
+    pub skip_connects: usize,
+    /// Parameter-free connections kept (pools, skips).
+    pub parameter_free: usize,
+    /// Mean entropy (nats) of the per-edge op distribution `p`.
+    pub op_entropy: f64,
+    /// Thresholds `t(j)` (DST only).
+    pub thresholds: Option<Vec<f64>>,
+}
+
+/// Everything recorded about one epoch (one line of `history.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Weight learning rate used.
+    pub lr: f64,
+    /// Temperature used.
+    pub tau: f64,
+    /// Mean weight-step loss.
+    pub train_loss: f64,
+    /// Weight-step training accuracy.
+    pub train_accuracy: f64,
+    /// Mean architecture-step loss (validation loss plus the regularizer).
+    pub arch_loss: f64,
+    /// Super-net accuracy on the architecture split (Engine cells mixed).
+    pub supernet_accuracy: f64,
+    /// Child-net accuracy on the architecture split (derived paths only).
+    pub child_accuracy: f64,
+    /// `supernet_accuracy - child_accuracy`.
+    pub gap: f64,
+    /// The genotype derived at the end of the epoch.
+    pub genotype: Genotype,
+    /// Normal-cell diagnostics.
+    pub normal: CellDiagnostics,
+    /// Reduction-cell diagnostics.
+    pub reduce: CellDiagnostics,
+    /// Parameters of the derived target-net (if the counter knows the layout).
+    pub target_params: Option<u64>,
+    /// Multiply-adds of the derived target-net.
+    pub target_flops: Option<u64>,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+    /// Images per second during training.
+    pub images_per_second: f64,
+    /// The architecture parameters at the end of the epoch, in `entrannas derive`'s schema.
+    pub arch: ArchFile,
+}
+
+/// The state of a search: super-net, architecture parameters and their optimizers.
+pub struct Searcher<B: AutodiffBackend> {
+    /// The configuration.
+    pub config: SearchConfig,
+    ops: Vec<String>,
+    topology: CellTopology,
+    /// The super-net.
+    pub net: SuperNet<B>,
+    /// The architecture parameters.
+    pub arch: ArchParams<B>,
+    /// The weight optimizer (SGD).
+    pub weight_optimizer: WeightOptimizer<B>,
+    /// The architecture optimizer (Adam).
+    pub arch_optimizer: ArchOptimizer<B>,
+    device: B::Device,
+}
+
+fn weight_optimizer<B: AutodiffBackend>(config: &SearchConfig) -> WeightOptimizer<B> {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: config.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init()
+}
+
+fn arch_optimizer<B: AutodiffBackend>(config: &SearchConfig) -> ArchOptimizer<B> {
+    AdamConfig::new()
+        .with_beta_1(config.arch_beta1 as f32)
+        .with_beta_2(config.arch_beta2 as f32)
+        .with_epsilon(config.arch_epsilon as f32)
+        .with_weight_decay(Some(WeightDecayConfig::new(
+            config.arch_weight_decay as f32,
+        )))
+        .init()
+}
+
+/// The derivation of one step: the report (coefficients, genotype) and the plans.
+pub struct Derivation {
+    /// Coefficients and genotype.
+    pub report: DeriveReport,
+    /// Normal-cell plan.
+    pub normal: CellPlan,
+    /// Reduction-cell plan.
+    pub reduce: CellPlan,
+}
+
+impl<B: AutodiffBackend> Searcher<B> {
+    /// A fresh search for a dataset described by `info`. Seeds the backend and the
+    /// architecture initialisation with `config.seed`.
+    pub fn new(
+        config: SearchConfig,
+        info: &DatasetInfo,
+        device: &B::Device,
+    ) -> Result<Self, SearchError> {
+        config.validate()?;
+        B::seed(device, config.seed);
+        let net_config = config.supernet(info.channels, info.classes);
+        let net = net_config.init(&OpRegistry::default(), device)?;
+        let topology = net_config.topology;
+        let ops = config.ops();
+        let arch = ArchParamsConfig::new(topology, ops.len())
+            .with_dst(config.method == Method::Dst)
+            .with_seed(config.seed)
+            .with_alpha_std(config.alpha_std)
+            .with_beta_init(config.beta_init)
+            .init(device);
+        Ok(Self {
+            weight_optimizer: weight_optimizer(&config),
+            arch_optimizer: arch_optimizer(&config),
+            config,
+            ops,
+            topology,
+            net,
+            arch,
+            device: device.clone(),
+        })
+    }
+
+    /// The candidate op names (coefficient columns).
+    pub fn ops(&self) -> &[String] {
+        &self.ops
+    }
+
+    /// The device.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    fn rule(&self) -> Rule {
+        match (self.config.method.rule(), self.config.max_skip) {
+            (Rule::TopK(k), Some(max_skip)) => Rule::TopKMaxSkip { k, max_skip },
+            (rule, _) => rule,
+        }
+    }
+
+    /// The architecture parameters in `entrannas derive`'s schema.
+    pub fn arch_file(&self, tau: f64) -> ArchFile {
+        self.arch.to_host().to_arch_file(&self.ops, tau)
+    }
+
+    /// Derives the current architecture (reads `alpha`/`beta` back to the host).
+    pub fn derive(&self, tau: f64) -> Result<Derivation, SearchError> {
+        let report = derive_report(&self.arch_file(tau), self.rule())?;
+        let normal = CellPlan::from_genotype(&report.genotype.normal, &self.ops, &self.topology)?;
+        let reduce = CellPlan::from_genotype(&report.genotype.reduce, &self.ops, &self.topology)?;
+        Ok(Derivation {
+            report,
+            normal,
+            reduce,
+        })
+    }
+
+    fn architecture(
+        &self,
+        derivation: &Derivation,
+        tau: f64,
+        detach: bool,
+    ) -> Result<Architecture<B>, SearchError> {
+        let dst = self.config.method == Method::Dst;
+        let relaxation = self.config.method.relaxation();
+        let cell = |cell: CellType, plan: &CellPlan| -> Result<CellArchitecture<B>, SearchError> {
+            let mut coefficients = self.arch.coefficients(cell, relaxation, tau)?;
+            if detach {
+                coefficients = coefficients.detach();
+            }
+            Ok(CellArchitecture {
+                coefficients,
+                plan: plan.clone(),
+                active: dst.then(|| plan.clone()),
+            })
+        };
+        Ok(Architecture {
+            normal: cell(CellType::Normal, &derivation.normal)?,
+            reduce: cell(CellType::Reduce, &derivation.reduce)?,
+        })
+    }
+
+    /// Runs epoch `epoch` over `train` (weights) and `val` (architecture) and evaluates
+    /// super-net and child-net on `val_eval` (the architecture split, unaugmented).
+    pub fn train_epoch(
+        &mut self,
+        epoch: usize,
+        train: &ImageDataset,
+        val: &ImageDataset,
+        val_eval: &ImageDataset,
+        observer: &mut dyn SearchObserver,
+    ) -> Result<EpochRecord, SearchError> {
+        let start = Instant::now();
+        let config = self.config.clone();
+        let tau = config.schedule().at_epoch(epoch);
+        let lr = config.lr_at(epoch);
+        let batch = config.batch_size;
+        let steps_available = train.len().div_ceil(batch).min(val.len().div_ceil(batch));
+        let steps = config
+            .steps_per_epoch
+            .map_or(steps_available, |s| s.min(steps_available));
+        let train_batches = Prefetch::start(
+            train,
+            epoch_order(train.len(), config.seed, epoch, true),
+            batch,
+            epoch,
+        );
+        let val_order = epoch_order(val.len(), config.seed ^ 0x5eed, epoch, true);
+        let val_batches = Prefetch::start(val, val_order, batch, epoch);
+        observer.epoch_started(epoch, config.epochs, steps);
+
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let zero = || Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
+        let (mut loss_sum, mut arch_loss_sum, mut correct) = (zero(), zero(), zero());
+        let mut seen = 0usize;
+        let mut images = 0usize;
+        let mut derivation = self.derive(tau)?;
+        for step in 0..steps {
+            let (Some(v), Some(t)) = (
+                val_batches.next_batch::<B>(&self.device),
+                train_batches.next_batch::<B>(&self.device),
+            ) else {
+                break;
+            };
+            // Architecture step on a val batch.
+            let arch = self.architecture(&derivation, tau, false)?;
+            let logits = self.net.forward(v.images.clone(), &arch);
+            let mut loss = loss_fn.forward(logits, v.targets.clone());
+            if let Some(reg) = (config.method == Method::Dst)
+                .then(|| self.arch.sparsity_regularizer(config.lambda))
+                .flatten()
+            {
+                loss = loss + reg;
+            }
+            arch_loss_sum = arch_loss_sum + loss.clone().detach().inner();
+            let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
+            self.arch = self
+                .arch_optimizer
+                .step(config.arch_lr, self.arch.clone(), grads);
+
+            // The derivation follows the new alpha/beta; Transit cells use it.
+            derivation = self.derive(tau)?;
+
+            // Weight step on a train batch, architecture fixed.
+            let arch = self.architecture(&derivation, tau, true)?;
+            let n = t.targets.dims()[0];
+            let logits = self.net.forward(t.images.clone(), &arch);
+            let loss = loss_fn.forward(logits.clone(), t.targets.clone());
+            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(n as f64);
+            correct = correct + count_correct(logits.detach().inner(), t.targets.clone().inner());
+            let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+            let grads = clip_global_norm(&self.net, grads, config.grad_clip);
+            self.net = self.weight_optimizer.step(lr, self.net.clone(), grads);
+            seen += n;
+            images += n + v.targets.dims()[0];
+
+            if (step + 1) % 10 == 0 || step + 1 == steps {
+                let loss = scalar(loss_sum.clone()) / seen as f64;
+                if !loss.is_finite() {
+                    return Err(SearchError::Diverged("weight", epoch, step));
+                }
+                observer.step(&StepProgress {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    loss,
+                    accuracy: scalar(correct.clone()) / seen as f64,
+                    images_per_second: images as f64 / start.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let seen_f = seen.max(1) as f64;
+        let arch_loss = scalar(arch_loss_sum) / steps.max(1) as f64;
+        if !arch_loss.is_finite() {
+            return Err(SearchError::Diverged("architecture", epoch, steps));
+        }
+
+        let (supernet_accuracy, child_accuracy) = self.evaluate(val_eval, &derivation, tau)?;
+        let report = &derivation.report;
+        let arch_file = self.arch_file(tau);
+        let record = EpochRecord {
+            epoch,
+            lr,
+            tau,
+            train_loss: scalar(loss_sum) / seen_f,
+            train_accuracy: scalar(correct) / seen_f,
+            arch_loss,
+            supernet_accuracy,
+            child_accuracy,
+            gap: supernet_accuracy - child_accuracy,
+            genotype: report.genotype.clone(),
+            normal: diagnostics(
+                &report.genotype.normal,
+                &report.normal.p,
+                report.normal.t.clone(),
+            ),
+            reduce: diagnostics(
+                &report.genotype.reduce,
+                &report.reduce.p,
+                report.reduce.t.clone(),
+            ),
+            target_params: None,
+            target_flops: None,
+            seconds: start.elapsed().as_secs_f64(),
+            images_per_second: images as f64 / train_seconds.max(1e-9),
+            arch: arch_file,
+        };
+        observer.epoch_finished(&record);
+        Ok(record)
+    }
+
+    /// Accuracy of the super-net and of the child-net (derived paths only) on
+    /// `dataset`, with batch-norm running statistics (no gradients).
+    pub fn evaluate(
+        &self,
+        dataset: &ImageDataset,
+        derivation: &Derivation,
+        tau: f64,
+    ) -> Result<(f64, f64), SearchError> {
+        let net = self.net.valid();
+        let arch = self.architecture(derivation, tau, true)?;
+        let inner = |a: &CellArchitecture<B>| CellArchitecture {
+            coefficients: a.coefficients.clone().inner(),
+            plan: a.plan.clone(),
+            active: a.active.clone(),
+        };
+        let arch = Architecture {
+            normal: inner(&arch.normal),
+            reduce: inner(&arch.reduce),
+        };
+        let len = self
+            .config
+            .eval_limit
+            .map_or(dataset.len(), |l| l.min(dataset.len()));
+        let batches = Prefetch::start(dataset, (0..len).collect(), self.config.batch_size, 0);
+        let mut supernet = Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
+        let mut child = supernet.clone();
+        let mut total = 0usize;
+        while let Some(batch) = batches.next_batch::<B::InnerBackend>(&self.device) {
+            total += batch.targets.dims()[0];
+            let logits = net.forward(batch.images.clone(), &arch);
+            supernet = supernet + count_correct(logits, batch.targets.clone());
+            let logits = net.forward_child(batch.images, &derivation.normal, &derivation.reduce);
+            child = child + count_correct(logits, batch.targets);
+        }
+        let total = total.max(1) as f64;
+        Ok((scalar(supernet) / total, scalar(child) / total))
+    }
+}
+
+fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
+    t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
+}
+
+fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
+    let [n, _] = logits.dims();
+    logits.argmax(1).reshape([n]).equal(targets).float().sum()
+}
+
+fn diagnostics(
+    cell: &entrannas_cell::CellGenotype,
+    p: &[Vec<f64>],
+    thresholds: Option<Vec<f64>>,
+) -> CellDiagnostics {
+    let stats = cell.stats();
+    let entropy = p
+        .iter()
+        .map(|row| {
+            -row.iter()
+                .filter(|v| **v > 0.0)
+                .map(|v| v * v.ln())
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / p.len().max(1) as f64;
+    CellDiagnostics {
+        connections: stats.connections,
+        edges: stats.edges,
+        skip_connects: stats.skip_connects,
+        parameter_free: stats.parameter_free,
+        op_entropy: entropy,
+        thresholds,
+    }
+}
+
+/// Scales all gradients of `module` so that their global L2 norm is at most
+/// `max_norm`, as PyTorch's `clip_grad_norm_` (burn's own clipping is per tensor).
+/// The scale stays on the device: no read-back.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    mut grads: GradientsParams,
+    max_norm: f64,
+) -> GradientsParams {
+    struct SquaredNorm<'a, B: AutodiffBackend> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Scale<'a, B: AutodiffBackend> {
+        grads: &'a mut GradientsParams,
+        factor: Tensor<B::InnerBackend, 1>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                let factor = self.factor.clone().reshape([1; D]);
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, g * factor);
+            }
+        }
+    }
+    let mut norm = SquaredNorm::<B> {
+        grads: &grads,
+        total: None,
+    };
+    module.visit(&mut norm);
+    let Some(total) = norm.total else {
+        return grads;
+    };
+    let factor = total
+        .sqrt()
+        .add_scalar(1e-6)
+        .recip()
+        .mul_scalar(max_norm)
+        .clamp_max(1.0);
+    module.visit(&mut Scale::<B> {
+        grads: &mut grads,
+        factor,
+    });
+    grads
+}
