@@ -31,3 +31,9 @@ pub use topology::CellTopology;
 
 pub mod search_cell;
 pub use search_cell::{CellError, CellInput, CellPlan, SearchCell, SearchCellConfig};
+
+pub mod target;
+pub use target::{
+    AUXILIARY_CHANNELS, AuxiliaryPlan, TargetCellPlan, TargetConnection, TargetCost, TargetError,
+    TargetLayout, TargetNetSpec, TargetPlan, target_net_cost,
+};

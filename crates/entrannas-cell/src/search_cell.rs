@@ -395,6 +395,13 @@ impl<'a, B: Backend> Frame<'a, B> {
     }
 }
 
+/// `x * weight` for a `[1, 1]` weight, broadcast over 2-D rows: CPU backends broadcast
+/// along rows much faster than over a 4-D shape.
+fn scaled<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 2>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    (x.reshape([n, c * h * w]) * weight).reshape([n, c, h, w])
+}
+
 fn accumulate<B: Backend>(sum: Option<Tensor<B, 4>>, term: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
     Some(match sum {
         Some(sum) => sum + term,
@@ -432,11 +439,8 @@ impl<B: Backend> SearchCell<B> {
                     continue;
                 };
                 let e = topology.edge_index(i, j);
-                let weight = coefficients
-                    .clone()
-                    .slice([e..e + 1, k..k + 1])
-                    .reshape([1, 1, 1, 1]);
-                sum = accumulate(sum, out * weight);
+                let weight = coefficients.clone().slice([e..e + 1, k..k + 1]);
+                sum = accumulate(sum, scaled(out, weight));
             }
             frame.push_node(j, sum);
         }

@@ -52,42 +52,55 @@ impl<B: Backend> BatchNorm2d<B> {
     pub fn forward(&self, input: Tensor<B, 4>) -> Tensor<B, 4> {
         let [batch, channels, height, width] = input.dims();
         let device = input.device();
-        let (mean, var) = if B::ad_enabled(&device) {
-            let count = batch * height * width;
-            let flat = input.clone().swap_dims(0, 1).reshape([channels, count]);
-            let mean = flat.clone().mean_dim(1);
-            let var = flat.sub(mean.clone()).square().mean_dim(1);
-            let unbiased = count as f64 / (count.max(2) - 1) as f64;
-            let update = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 2>| {
+        // Work on rows `[batch * channels, pixels]`: a free reshape, and per-channel
+        // values broadcast along rows, which CPU backends do far faster than a 4-D
+        // broadcast over `[1, C, 1, 1]`.
+        let rows = input.reshape([batch * channels, height * width]);
+        let per_row = |per_channel: Tensor<B, 1>| {
+            per_channel
+                .reshape([1, channels])
+                .repeat_dim(0, batch)
+                .reshape([batch * channels, 1])
+        };
+        let (centered, var) = if B::ad_enabled(&device) {
+            let count = (batch * height * width) as f64;
+            let per_channel = |t: Tensor<B, 2>| {
+                t.sum_dim(1)
+                    .reshape([batch, channels])
+                    .sum_dim(0)
+                    .reshape([channels])
+                    .div_scalar(count)
+            };
+            let mean = per_channel(rows.clone());
+            let centered = rows.sub(per_row(mean.clone()));
+            let var = per_channel(centered.clone().square());
+            let unbiased = count / (count - 1.0).max(1.0);
+            let update = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 1>| {
                 let old = state.value_sync().to_device(&device);
-                let new = old.mul_scalar(1.0 - self.momentum).add(
-                    batch_value
-                        .detach()
-                        .reshape([channels])
-                        .mul_scalar(self.momentum),
-                );
+                let new = old
+                    .mul_scalar(1.0 - self.momentum)
+                    .add(batch_value.detach().mul_scalar(self.momentum));
                 state.update(new.detach());
             };
-            update(&self.running_mean, mean.clone());
+            update(&self.running_mean, mean);
             update(&self.running_var, var.clone().mul_scalar(unbiased));
-            (
-                mean.reshape([1, channels, 1, 1]),
-                var.reshape([1, channels, 1, 1]),
-            )
+            (centered, var)
         } else {
+            let mean = self.running_mean.value().to_device(&device);
             (
-                self.running_mean.value().reshape([1, channels, 1, 1]),
-                self.running_var.value().reshape([1, channels, 1, 1]),
+                rows.sub(per_row(mean)),
+                self.running_var.value().to_device(&device),
             )
         };
-        let mut out = input.sub(mean).div(var.add_scalar(self.epsilon).sqrt());
+        let mut scale = var.add_scalar(self.epsilon).sqrt().recip();
         if let Some(gamma) = &self.gamma {
-            out = out.mul(gamma.val().reshape([1, channels, 1, 1]));
+            scale = scale.mul(gamma.val());
         }
+        let mut out = centered.mul(per_row(scale));
         if let Some(beta) = &self.beta {
-            out = out.add(beta.val().reshape([1, channels, 1, 1]));
+            out = out.add(per_row(beta.val()));
         }
-        out
+        out.reshape([batch, channels, height, width])
     }
 }
 

@@ -16,6 +16,7 @@ use std::path::Path;
 use entrannas_cell::genotype::{CellGenotype, Connection, Genotype};
 use entrannas_cell::topology::CellTopology;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::derivation::{
     derive_dst, derive_top_k, validate_beta, validate_matrix, validate_ops, validate_topology,
@@ -70,13 +71,56 @@ impl ArchFile {
     /// Parses and validates an arch file; op names must be among `valid_ops`.
     ///
     /// # Errors
-    /// Malformed JSON (with line and column), any failure of [`ArchFile::validate`], or
-    /// an op name not in `valid_ops`.
+    /// Malformed JSON (with line and column), a missing field or a field of the wrong type
+    /// (named with its position, e.g. `normal.alpha[3][2]`), any failure of
+    /// [`ArchFile::validate`], or an op name not in `valid_ops`.
     pub fn from_json_str(text: &str, valid_ops: &[&str]) -> Result<Self, RelaxError> {
-        let arch: ArchFile = serde_json::from_str(text)?;
+        let value: Value = serde_json::from_str(text)?;
+        let arch = Self::from_json_value(&value)?;
         arch.validate()?;
         arch.check_op_names(valid_ops)?;
         Ok(arch)
+    }
+
+    /// Reads an arch file from parsed JSON, naming the field of any missing or wrongly
+    /// typed value; does not [`validate`](ArchFile::validate). Unknown fields are
+    /// ignored, so the search may add its own.
+    ///
+    /// # Errors
+    /// [`RelaxError::MissingField`] or [`RelaxError::FieldType`].
+    pub fn from_json_value(value: &Value) -> Result<Self, RelaxError> {
+        let root = object(value, "the arch file")?;
+        let cell = |name: &str| -> Result<CellArch, RelaxError> {
+            let cell = object(required(root, name, name)?, name)?;
+            let alpha_field = format!("{name}.alpha");
+            let beta_field = format!("{name}.beta");
+            Ok(CellArch {
+                alpha: matrix(required(cell, "alpha", &alpha_field)?, &alpha_field)?,
+                beta: match cell.get("beta") {
+                    None | Some(Value::Null) => None,
+                    Some(beta) => Some(numbers(beta, &beta_field)?),
+                },
+            })
+        };
+        let ops = array(required(root, "ops", "ops")?, "ops")?
+            .iter()
+            .enumerate()
+            .map(|(i, op)| match op {
+                Value::String(name) => Ok(name.clone()),
+                other => Err(wrong_type(&format!("ops[{i}]"), "a string", other)),
+            })
+            .collect::<Result<Vec<String>, RelaxError>>()?;
+        Ok(ArchFile {
+            ops,
+            inputs: optional_count(root, "inputs")?.unwrap_or_else(default_inputs),
+            nodes: optional_count(root, "nodes")?.unwrap_or_else(default_nodes),
+            tau: match root.get("tau") {
+                None | Some(Value::Null) => default_tau(),
+                Some(tau) => number(tau, "tau")?,
+            },
+            normal: cell("normal")?,
+            reduce: cell("reduce")?,
+        })
     }
 
     /// Reads, parses and validates an arch file; see [`ArchFile::from_json_str`].
@@ -114,8 +158,8 @@ impl ArchFile {
         CellTopology::new(self.inputs, self.nodes)
     }
 
-    /// The parameters of the normal (`Normal`) and reduction (`Reduce`) cell, with the
-    /// field prefix used in messages.
+    /// The parameters of the normal and the reduction cell, with the field prefix used
+    /// in messages.
     fn cells(&self) -> [(&'static str, &CellArch); 2] {
         [("normal", &self.normal), ("reduce", &self.reduce)]
     }
@@ -165,6 +209,80 @@ impl ArchFile {
             }),
             None => Ok(()),
         }
+    }
+}
+
+fn required<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<&'a Value, RelaxError> {
+    object.get(key).ok_or_else(|| RelaxError::MissingField {
+        field: field.to_string(),
+    })
+}
+
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "an array".to_string(),
+        Value::Object(_) => "an object".to_string(),
+    }
+}
+
+fn wrong_type(field: &str, expected: &str, found: &Value) -> RelaxError {
+    RelaxError::FieldType {
+        field: field.to_string(),
+        expected: expected.to_string(),
+        found: kind(found),
+    }
+}
+
+fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, RelaxError> {
+    value
+        .as_object()
+        .ok_or_else(|| wrong_type(field, "an object", value))
+}
+
+fn array<'a>(value: &'a Value, field: &str) -> Result<&'a Vec<Value>, RelaxError> {
+    value
+        .as_array()
+        .ok_or_else(|| wrong_type(field, "an array", value))
+}
+
+fn number(value: &Value, field: &str) -> Result<f64, RelaxError> {
+    value
+        .as_f64()
+        .ok_or_else(|| wrong_type(field, "a number", value))
+}
+
+fn numbers(value: &Value, field: &str) -> Result<Vec<f64>, RelaxError> {
+    array(value, field)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| number(v, &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn matrix(value: &Value, field: &str) -> Result<Matrix, RelaxError> {
+    array(value, field)?
+        .iter()
+        .enumerate()
+        .map(|(i, row)| numbers(row, &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn optional_count(object: &Map<String, Value>, key: &str) -> Result<Option<usize>, RelaxError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| wrong_type(key, "a non-negative integer", value)),
     }
 }
 
@@ -279,6 +397,7 @@ pub fn derive_report(arch: &ArchFile, rule: Rule) -> Result<DeriveReport, RelaxE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const VALID: [&str; 4] = ["none", "skip_connect", "sep_conv_3x3", "max_pool_3x3"];
 
@@ -379,6 +498,36 @@ mod tests {
         assert!(message.contains("line 2 column"), "{message}");
         let e = ArchFile::from_json_str(r#"{"ops": ["none"]}"#, &VALID).unwrap_err();
         assert!(e.to_string().contains("missing field `normal`"), "{e}");
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["normal"]["alpha"][3][2] = serde_json::json!("x");
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`normal.alpha[3][2]` must be a number, found string \"x\""
+        );
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["reduce"].as_object_mut().unwrap().remove("alpha");
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(e.to_string(), "missing field `reduce.alpha`");
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["inputs"] = serde_json::json!(-1);
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`inputs` must be a non-negative integer, found number -1"
+        );
+        let mut value = serde_json::to_value(sample(true)).unwrap();
+        value["reduce"]["beta"] = serde_json::json!({"a": 1});
+        let e = ArchFile::from_json_str(&value.to_string(), &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`reduce.beta` must be an array, found an object"
+        );
+        let e = ArchFile::from_json_str("[1, 2]", &VALID).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`the arch file` must be an object, found an array"
+        );
         // JSON has no NaN or infinity: out-of-range numbers are rejected by the parser.
         let mut text = sample(false).to_json_string();
         text = text.replacen("0.0", "1e999", 1);
@@ -473,6 +622,51 @@ mod tests {
         let report = derive_report(&arch, Rule::TopKMaxSkip { k: 2, max_skip: 0 }).unwrap();
         for cell in [&report.genotype.normal, &report.genotype.reduce] {
             assert!(cell.nodes.iter().flatten().all(|c| c.op != "skip_connect"));
+        }
+    }
+
+    fn any_number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => -10.0f64..10.0,
+            1 => prop::sample::select(vec![f64::NAN, f64::INFINITY, -f64::INFINITY, 0.0, -1.0, 1e300]),
+        ]
+    }
+
+    fn any_arch() -> impl Strategy<Value = ArchFile> {
+        let names = prop::sample::select(vec!["none", "skip_connect", "sep_conv_3x3", "bogus"]);
+        let cell = || {
+            (
+                prop::collection::vec(prop::collection::vec(any_number(), 0..5), 0..12),
+                prop::option::of(prop::collection::vec(any_number(), 0..6)),
+            )
+                .prop_map(|(alpha, beta)| CellArch { alpha, beta })
+        };
+        (
+            prop::collection::vec(names.prop_map(String::from), 0..5),
+            prop::sample::select(vec![0usize, 1, 2, 3, usize::MAX]),
+            prop::sample::select(vec![0usize, 1, 2, 4, 1 << 40, usize::MAX]),
+            any_number(),
+            cell(),
+            cell(),
+        )
+            .prop_map(|(ops, inputs, nodes, tau, normal, reduce)| ArchFile {
+                ops,
+                inputs,
+                nodes,
+                tau,
+                normal,
+                reduce,
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bad_input_never_panics(arch in any_arch(), k in 0usize..4, text in ".{0,64}") {
+            for rule in [Rule::TopK(k), Rule::TopKMaxSkip { k, max_skip: 0 }, Rule::Dst] {
+                let _ = derive_report(&arch, rule);
+            }
+            let _ = ArchFile::from_json_str(&arch.to_json_string(), &VALID);
+            let _ = ArchFile::from_json_str(&text, &VALID);
         }
     }
 

@@ -58,11 +58,13 @@ pub fn validate_matrix(
     num_ops: usize,
 ) -> Result<(), RelaxError> {
     validate_topology(topology)?;
-    if matrix.len() != topology.num_edges() {
+    // Closed form with overflow checks, so absurd sizes from a file give an error.
+    let expected = edge_count(topology).unwrap_or(usize::MAX);
+    if matrix.len() != expected {
         return Err(RelaxError::RowCount {
             field: field.to_string(),
             rows: matrix.len(),
-            expected: topology.num_edges(),
+            expected,
             inputs: topology.inputs,
             nodes: topology.intermediates,
         });
@@ -84,6 +86,15 @@ pub fn validate_matrix(
         }
     }
     Ok(())
+}
+
+/// The number of edges, `nodes * inputs + nodes * (nodes - 1) / 2`, or `None` on
+/// overflow.
+fn edge_count(topology: &CellTopology) -> Option<usize> {
+    let (inputs, nodes) = (topology.inputs, topology.intermediates);
+    let from_inputs = nodes.checked_mul(inputs)?;
+    let between = nodes.checked_mul(nodes.saturating_sub(1))? / 2;
+    from_inputs.checked_add(between)
 }
 
 /// Checks that `beta` (called `field` in messages) has one finite value per intermediate

@@ -13,6 +13,24 @@ pub enum RelaxError {
     #[error("malformed arch file: {0}")]
     Json(#[from] serde_json::Error),
 
+    /// A required field of the arch file is missing.
+    #[error("missing field `{field}`")]
+    MissingField {
+        /// The field, e.g. `normal.alpha`.
+        field: String,
+    },
+
+    /// A field of the arch file has the wrong JSON type.
+    #[error("`{field}` must be {expected}, found {found}")]
+    FieldType {
+        /// The field and position, e.g. `normal.alpha[3][2]`.
+        field: String,
+        /// What the schema expects there.
+        expected: String,
+        /// What the file has there.
+        found: String,
+    },
+
     /// The arch file could not be read or written.
     #[error("cannot access arch file {}: {source}", path.display())]
     Io {

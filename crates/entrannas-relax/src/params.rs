@@ -117,7 +117,8 @@ impl ArchParamsConfig {
         (normal, reduce)
     }
 
-    /// Creates the parameters on `device`.
+    /// Creates the parameters on `device`, in the device's default float dtype (as every
+    /// burn module does).
     pub fn init<B: Backend>(&self, device: &B::Device) -> ArchParams<B> {
         let (normal, reduce) = self.initial_alphas();
         let alpha = |m: Vec<Vec<f64>>| {

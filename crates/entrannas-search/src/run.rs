@@ -521,11 +521,30 @@ mod tests {
         .unwrap();
 
         assert_eq!(resumed.history.len(), full.history.len());
+        // Within one process, SIMD and multi-threaded CPU kernels may round sums
+        // differently between two runs (separate processes repeat bit for bit), so
+        // floats agree to rounding; a resume bug moves them far more.
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()).max(1e-3);
         for (a, b) in full.history.iter().zip(&resumed.history) {
             assert_eq!(a.genotype, b.genotype, "epoch {}", a.epoch);
-            assert_eq!(a.arch, b.arch, "epoch {}", a.epoch);
-            assert_eq!(a.train_loss, b.train_loss, "epoch {}", a.epoch);
-            assert_eq!(a.child_accuracy, b.child_accuracy, "epoch {}", a.epoch);
+            assert!(close(a.train_loss, b.train_loss), "epoch {}", a.epoch);
+            assert!(close(a.arch_loss, b.arch_loss), "epoch {}", a.epoch);
+            assert!(
+                close(a.child_accuracy, b.child_accuracy),
+                "epoch {}",
+                a.epoch
+            );
+            let alphas = |r: &EpochRecord| -> Vec<f64> {
+                [&r.arch.normal.alpha, &r.arch.reduce.alpha]
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .copied()
+                    .collect()
+            };
+            for (x, y) in alphas(a).into_iter().zip(alphas(b)) {
+                assert!(close(x, y), "epoch {}: alpha {x} vs {y}", a.epoch);
+            }
         }
     }
 

@@ -1,0 +1,258 @@
+//! Run-time backend choice: a device spec picks the backend, and the requested command
+//! runs monomorphised for it. Backends are compiled in by Cargo features.
+
+use core::fmt;
+use core::str::FromStr;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::error::CliError;
+
+/// A backend family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// burn's `flex` CPU backend.
+    Flex,
+    /// burn's `ndarray` CPU backend.
+    Ndarray,
+    /// wgpu with WGSL shaders (Vulkan, Metal, DX12 underneath).
+    Wgpu,
+    /// wgpu compiling SPIR-V for Vulkan.
+    Vulkan,
+    /// wgpu compiling MSL for Metal.
+    Metal,
+    /// CUDA through CubeCL.
+    Cuda,
+    /// libtorch.
+    Tch,
+}
+
+impl BackendKind {
+    /// Every backend, in the order `entrannas info` lists them.
+    pub const ALL: [BackendKind; 7] = [
+        BackendKind::Flex,
+        BackendKind::Ndarray,
+        BackendKind::Wgpu,
+        BackendKind::Vulkan,
+        BackendKind::Metal,
+        BackendKind::Cuda,
+        BackendKind::Tch,
+    ];
+
+    /// The name in device specs, which is also the Cargo feature.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Vulkan => "vulkan",
+            BackendKind::Metal => "metal",
+            BackendKind::Cuda => "cuda",
+            BackendKind::Tch => "tch",
+        }
+    }
+
+    /// Whether this binary was built with the backend.
+    pub fn compiled(self) -> bool {
+        match self {
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Vulkan => cfg!(feature = "vulkan"),
+            BackendKind::Metal => cfg!(feature = "metal"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
+            BackendKind::Tch => cfg!(feature = "tch"),
+        }
+    }
+
+    /// Whether it runs on the CPU.
+    pub fn is_cpu(self) -> bool {
+        matches!(self, BackendKind::Flex | BackendKind::Ndarray)
+    }
+}
+
+/// A device spec: `flex`, `ndarray`, `wgpu[:N]`, `vulkan[:N]`, `metal`, `cuda[:N]`,
+/// `tch` (CPU), `tch:cuda[:N]`, or `cpu` for the default CPU backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// The backend.
+    pub kind: BackendKind,
+    /// Device index (GPU number); `None` for the default device.
+    pub index: Option<usize>,
+    /// For `tch`: run on CUDA.
+    pub tch_cuda: bool,
+}
+
+/// The CPU backend used when no device is given: the faster of the two on a search
+/// step (see `docs/BENCHMARKS.md`), if compiled in.
+pub fn default_cpu() -> BackendKind {
+    if cfg!(feature = "flex") {
+        BackendKind::Flex
+    } else {
+        BackendKind::Ndarray
+    }
+}
+
+impl Default for DeviceSpec {
+    fn default() -> Self {
+        Self {
+            kind: default_cpu(),
+            index: None,
+            tch_cuda: false,
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.name())?;
+        if self.tch_cuda {
+            f.write_str(":cuda")?;
+        }
+        if let Some(i) = self.index {
+            write!(f, ":{i}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = CliError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            CliError::Usage(format!(
+                "invalid device `{spec}`; valid: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N]"
+            ))
+        };
+        let mut parts = spec.trim().split(':');
+        let name = parts.next().unwrap_or_default();
+        let kind = match name {
+            "cpu" => default_cpu(),
+            _ => *BackendKind::ALL
+                .iter()
+                .find(|k| k.name() == name)
+                .ok_or_else(bad)?,
+        };
+        let mut rest: Vec<&str> = parts.collect();
+        let tch_cuda = kind == BackendKind::Tch && rest.first() == Some(&"cuda");
+        if tch_cuda {
+            rest.remove(0);
+        }
+        let index = match rest.as_slice() {
+            [] => None,
+            [n] if !kind.is_cpu() && kind != BackendKind::Tch || tch_cuda => {
+                Some(n.parse::<usize>().map_err(|_| bad())?)
+            }
+            _ => return Err(bad()),
+        };
+        Ok(Self {
+            kind,
+            index,
+            tch_cuda,
+        })
+    }
+}
+
+/// A command that runs on whichever backend the device spec names.
+pub trait BackendTask {
+    /// What the command returns.
+    type Output;
+    /// Runs on backend `B` and `device`; `label` describes both for logs and records.
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output;
+}
+
+/// Runs `task` on the backend and device of `spec`. A backend not compiled into this
+/// binary is an error naming the Cargo feature that adds it.
+pub fn dispatch<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, CliError> {
+    if !spec.kind.compiled() {
+        return Err(CliError::BackendMissing(spec.kind.name()));
+    }
+    let label = spec.to_string();
+    #[allow(unused_variables)]
+    let index = spec.index.unwrap_or(0);
+    match spec.kind {
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => Ok(
+            task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default(), &label)
+        ),
+        #[cfg(feature = "ndarray")]
+        BackendKind::Ndarray => Ok(task
+            .run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(
+                burn::backend::ndarray::NdArrayDevice::Cpu,
+                &label,
+            )),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(task
+            .run::<burn::backend::Autodiff<burn::backend::Wgpu>>(wgpu_device(spec.index), &label)),
+        #[cfg(feature = "vulkan")]
+        BackendKind::Vulkan => Ok(task.run::<burn::backend::Autodiff<burn::backend::Vulkan>>(
+            wgpu_device(spec.index),
+            &label,
+        )),
+        #[cfg(feature = "metal")]
+        BackendKind::Metal => Ok(task
+            .run::<burn::backend::Autodiff<burn::backend::Metal>>(wgpu_device(spec.index), &label)),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(task.run::<burn::backend::Autodiff<burn::backend::Cuda>>(
+            burn::backend::cuda::CudaDevice::new(index),
+            &label,
+        )),
+        #[cfg(feature = "tch")]
+        BackendKind::Tch => {
+            let device = if spec.tch_cuda {
+                burn::backend::libtorch::LibTorchDevice::Cuda(index)
+            } else {
+                burn::backend::libtorch::LibTorchDevice::Cpu
+            };
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::LibTorch>>(device, &label))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(CliError::BackendMissing(spec.kind.name())),
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "vulkan", feature = "metal"))]
+fn wgpu_device(index: Option<usize>) -> burn::backend::wgpu::WgpuDevice {
+    match index {
+        Some(i) => burn::backend::wgpu::WgpuDevice::DiscreteGpu(i),
+        None => burn::backend::wgpu::WgpuDevice::DefaultDevice,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse() {
+        let s: DeviceSpec = "cuda:1".parse().unwrap();
+        assert_eq!((s.kind, s.index), (BackendKind::Cuda, Some(1)));
+        let s: DeviceSpec = "tch:cuda".parse().unwrap();
+        assert!(s.tch_cuda && s.kind == BackendKind::Tch);
+        assert_eq!("tch:cuda:2".parse::<DeviceSpec>().unwrap().index, Some(2));
+        assert_eq!("cpu".parse::<DeviceSpec>().unwrap().kind, default_cpu());
+        for bad in ["gpu", "cuda:x", "flex:1", "ndarray:0:1", ""] {
+            assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "vulkan:0".parse::<DeviceSpec>().unwrap().to_string(),
+            "vulkan:0"
+        );
+    }
+
+    #[test]
+    fn a_backend_not_compiled_names_its_feature() {
+        if !BackendKind::Cuda.compiled() {
+            struct Nothing;
+            impl BackendTask for Nothing {
+                type Output = ();
+                fn run<B: AutodiffBackend>(self, _: B::Device, _: &str) {}
+            }
+            let err = dispatch(&"cuda".parse().unwrap(), Nothing)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `entrannas info`: compiled backends and the devices they can open.
+
+use std::panic;
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::backend::{BackendKind, BackendTask, DeviceSpec, default_cpu, dispatch};
+use crate::error::CliError;
+
+/// Opens a device and runs one small computation on it.
+struct Probe;
+
+impl BackendTask for Probe {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device, _label: &str) {
+        let x = Tensor::<B, 2>::ones([4, 4], &device);
+        let _ = x.clone().matmul(x).sum().into_data();
+    }
+}
+
+/// Runs `entrannas info`.
+pub fn run() -> Result<(), CliError> {
+    println!("entrannas {} (burn 0.21.0)", env!("CARGO_PKG_VERSION"));
+    println!("default device: {} (`cpu`)", default_cpu().name());
+    println!("backends (device spec: status):");
+    for kind in BackendKind::ALL {
+        if !kind.compiled() {
+            println!(
+                "  {:<8} not compiled (Cargo feature `{}`)",
+                kind.name(),
+                kind.name()
+            );
+            continue;
+        }
+        let spec = DeviceSpec {
+            kind,
+            index: None,
+            tch_cuda: false,
+        };
+        // Opening a GPU without a driver panics inside the backend: report it instead.
+        let hook = panic::take_hook();
+        panic::set_hook(Box::new(|_| {}));
+        let outcome = panic::catch_unwind(|| dispatch(&spec, Probe));
+        panic::set_hook(hook);
+        let status = match outcome {
+            Ok(Ok(())) => "available".to_string(),
+            Ok(Err(e)) => format!("unavailable: {e}"),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the backend panicked".into());
+                format!(
+                    "unavailable: {}",
+                    message.lines().next().unwrap_or_default()
+                )
+            }
+        };
+        let syntax = match kind {
+            BackendKind::Flex | BackendKind::Ndarray => kind.name().to_string(),
+            BackendKind::Tch => "tch, tch:cuda[:N]".into(),
+            BackendKind::Metal => "metal".into(),
+            _ => format!("{}[:N]", kind.name()),
+        };
+        println!("  {:<8} {status} (device spec: {syntax})", kind.name());
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! `entrannas search`: the bi-level search, with a run directory that can be resumed.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use burn::config::Config;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use entrannas_data::{OpenOptions, OpenedDataset, open};
+use entrannas_search::{
+    EnginePlacement, Method, OpSpace, RunDir, SearchConfig, SearchError, run_search,
+};
+use serde::Serialize;
+
+use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::error::CliError;
+use crate::progress::SearchProgress;
+
+/// Arguments of `entrannas search`. Flags override the `--config` file, which
+/// overrides the paper's defaults.
+#[derive(Args, Debug, Default)]
+pub struct SearchArgs {
+    /// A search config (JSON, as a run's `config.json`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the search in this run directory from its last checkpoint.
+    #[arg(long, conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+    /// Run directory (default: `runs/<UTC timestamp>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite a run directory that already holds a run.
+    #[arg(long)]
+    pub force: bool,
+    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// `entran`, `dst` or `darts`.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// `standard` (8 ops) or `extended` (13 ops).
+    #[arg(long)]
+    pub space: Option<String>,
+    /// Engine-cell placement: `first`, `last`, `half`, `all`.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Bottleneck ratio; 0 turns the bottleneck off.
+    #[arg(long)]
+    pub bottleneck: Option<usize>,
+    /// Turn feature sharing off.
+    #[arg(long)]
+    pub no_sharing: bool,
+    /// DST sparsity weight lambda.
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Weight learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Architecture learning rate.
+    #[arg(long)]
+    pub arch_lr: Option<f64>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells L.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Intermediate nodes per cell.
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Cap on `skip_connect`s per cell (top-2 methods).
+    #[arg(long)]
+    pub max_skip: Option<usize>,
+    /// Seed of everything.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Dataset: embedded (default), fashion-mnist, mnist, cifar10, cifar100, folder.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset directory.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Stop each epoch after this many steps.
+    #[arg(long)]
+    pub steps_per_epoch: Option<usize>,
+    /// Evaluate on at most this many validation images per epoch.
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+}
+
+fn parse<T: std::str::FromStr<Err = SearchError>>(
+    value: &Option<String>,
+) -> Result<Option<T>, CliError> {
+    value
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(CliError::from)
+}
+
+/// The configuration: paper defaults, then `--config`, then flags.
+pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
+    let mut c = match &args.config {
+        Some(path) => SearchConfig::load(path).map_err(|e| {
+            CliError::Usage(format!("cannot read search config {}: {e}", path.display()))
+        })?,
+        None => SearchConfig::new(),
+    };
+    if let Some(v) = parse::<Method>(&args.method)? {
+        c.method = v;
+    }
+    if let Some(v) = parse::<OpSpace>(&args.space)? {
+        c.space = v;
+    }
+    if let Some(v) = parse::<EnginePlacement>(&args.engine)? {
+        c.engine = v;
+    }
+    if let Some(v) = args.bottleneck {
+        c.bottleneck = (v > 0).then_some(v);
+    }
+    if args.no_sharing {
+        c.sharing = false;
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
+    }
+    set!(
+        lambda, epochs, batch_size, lr, arch_lr, channels, layers, nodes, seed, dataset
+    );
+    macro_rules! set_option {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
+    }
+    set_option!(max_skip, data_dir, steps_per_epoch, eval_limit);
+    c.validate()?;
+    Ok(c)
+}
+
+/// Reads the dataset a config names.
+pub fn open_dataset(config: &SearchConfig) -> Result<OpenedDataset, CliError> {
+    let kind = super::data::dataset_kind(&config.dataset)?;
+    Ok(open(
+        kind,
+        config.data_dir.as_deref().map(std::path::Path::new),
+        &OpenOptions::default(),
+    )?)
+}
+
+/// `runs/YYYYMMDD-HHMMSS` in UTC.
+fn default_run_dir() -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    PathBuf::from("runs").join(format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        (rest % 3600) / 60,
+        rest % 60
+    ))
+}
+
+/// What `environment.json` records next to the config.
+#[derive(Serialize)]
+struct Environment<'a> {
+    entrannas: &'a str,
+    burn: &'a str,
+    device: &'a str,
+    dataset: &'a str,
+    command: Vec<String>,
+    started_unix: u64,
+}
+
+struct SearchTask {
+    config: SearchConfig,
+    data: OpenedDataset,
+    run: RunDir,
+    resume: bool,
+}
+
+impl BackendTask for SearchTask {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+        let env = Environment {
+            entrannas: env!("CARGO_PKG_VERSION"),
+            burn: "0.21.0",
+            device: label,
+            dataset: &self.data.location,
+            command: std::env::args().collect(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        let name = if self.resume {
+            "environment-resume.json"
+        } else {
+            "environment.json"
+        };
+        super::emit(
+            Some(&self.run.path().join(name)),
+            &serde_json::to_string_pretty(&env).expect("environment serialises"),
+        )?;
+        eprintln!(
+            "search: {} on {} ({} train images, {} classes) on {label}; run directory {}",
+            self.config.method,
+            self.data.info.name,
+            self.data.train.len(),
+            self.data.info.classes,
+            self.run.path().display()
+        );
+        let mut progress = SearchProgress::new();
+        let outcome = run_search::<B>(
+            &self.config,
+            &self.data,
+            &self.run,
+            self.resume,
+            &mut progress,
+            &device,
+        )?;
+        let best = &outcome.history[outcome.selection.epoch];
+        eprintln!(
+            "selected epoch {} (child-net accuracy {:.2}%, super-net {:.2}%); genotype in {}",
+            outcome.selection.epoch + 1,
+            100.0 * outcome.selection.child_accuracy,
+            100.0 * outcome.selection.supernet_accuracy,
+            self.run.path().join("genotype.json").display()
+        );
+        println!("{}", best.genotype.to_darts_text());
+        Ok(())
+    }
+}
+
+/// Runs `entrannas search`.
+pub fn run(args: SearchArgs) -> Result<(), CliError> {
+    let device: DeviceSpec = args
+        .device
+        .as_deref()
+        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    let (config, run, resume) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            (run.config()?, run, true)
+        }
+        None => {
+            let config = build_config(&args)?;
+            let run = RunDir::create(args.out.clone().unwrap_or_else(default_run_dir), args.force)?;
+            (config, run, false)
+        }
+    };
+    let data = open_dataset(&config)?;
+    dispatch(
+        &device,
+        SearchTask {
+            config,
+            data,
+            run,
+            resume,
+        },
+    )?
+}

@@ -1,0 +1,60 @@
+//! The CLI's errors and their exit codes.
+
+use thiserror::Error;
+
+/// Everything a command can fail with.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Bad arguments or input files.
+    #[error("{0}")]
+    Usage(String),
+    /// A backend that this binary was built without.
+    #[error(
+        "backend `{0}` is not compiled into this binary; rebuild with `--features {0}` (GPU builds: `cargo build --release -p entrannas-cli --features {0},fusion,autotune`)"
+    )]
+    BackendMissing(&'static str),
+    /// A search failed.
+    #[error(transparent)]
+    Search(#[from] entrannas_search::SearchError),
+    /// A dataset could not be read.
+    #[error(transparent)]
+    Data(#[from] entrannas_data::DataError),
+    /// A genotype could not be read or written.
+    #[error(transparent)]
+    Genotype(#[from] entrannas_cell::GenotypeError),
+    /// The relaxation or derivation failed.
+    #[error(transparent)]
+    Relax(#[from] entrannas_relax::RelaxError),
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code: 2 for bad input, 3 for a missing backend, 130 for a
+    /// search stopped by Ctrl-C (resumable), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        use entrannas_search::SearchError as S;
+        match self {
+            CliError::Usage(_) | CliError::Data(_) | CliError::Genotype(_) | CliError::Relax(_) => {
+                2
+            }
+            CliError::Search(S::Stopped { .. }) => 130,
+            CliError::Search(
+                S::InvalidChoice { .. }
+                | S::Config(_)
+                | S::RunExists(_)
+                | S::Data(_)
+                | S::Genotype(_)
+                | S::Corrupt { .. },
+            ) => 2,
+            CliError::BackendMissing(_) => 3,
+            _ => 1,
+        }
+    }
+}

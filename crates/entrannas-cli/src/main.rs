@@ -1,0 +1,56 @@
+//! `entrannas`: differentiable architecture search (EnTranNAS, EnTranNAS-DST, DARTS) on
+//! any compiled burn backend, picked at run time with `--device`.
+
+mod backend;
+mod commands;
+mod error;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Differentiable neural architecture search: EnTranNAS and EnTranNAS-DST.
+#[derive(Parser, Debug)]
+#[command(name = "entrannas", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a search (default: EnTranNAS on the embedded Fashion-MNIST subset).
+    Search(Box<commands::search::SearchArgs>),
+    /// Derive a genotype from architecture parameters (`history.jsonl`'s `arch` schema).
+    Derive(commands::derive::DeriveArgs),
+    /// Draw or convert a genotype file or a built-in genotype (darts_v1, darts_v2, pc_darts).
+    Show(commands::show::ShowArgs),
+    /// Validate a dataset and print its splits, classes, shape and normalization.
+    Data(commands::data::DataArgs),
+    /// List the compiled backends and the devices they can open.
+    Info,
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Search(args) => commands::search::run(*args),
+        Command::Derive(args) => commands::derive::run(args),
+        Command::Show(args) => commands::show::run(args),
+        Command::Data(args) => commands::data::run(args),
+        Command::Info => commands::info::run(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Progress display for long runs: a bar with loss, accuracy, throughput and ETA on a
+//! terminal; plain log lines otherwise. Ctrl-C asks the search to stop after the
+//! current epoch's checkpoint.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Draws search progress on stderr.
+pub struct SearchProgress {
+    bar: Option<ProgressBar>,
+    interactive: bool,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    epochs: usize,
+    first_epoch: Option<usize>,
+}
+
+impl SearchProgress {
+    /// A progress display; Ctrl-C sets a flag that stops the search after the epoch.
+    pub fn new() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        // A second Ctrl-C (or a handler that cannot be installed) falls back to the
+        // default: the process ends, and the last checkpoint still resumes.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping after this epoch's checkpoint (Ctrl-C again to quit now)");
+        });
+        Self {
+            bar: None,
+            interactive: std::io::stderr().is_terminal(),
+            stop,
+            started: Instant::now(),
+            epochs: 0,
+            first_epoch: None,
+        }
+    }
+
+    fn eta(&self, epoch: usize) -> String {
+        let first = self.first_epoch.unwrap_or(epoch);
+        let done = epoch + 1 - first;
+        let left = self.epochs.saturating_sub(epoch + 1);
+        let per_epoch = self.started.elapsed().as_secs_f64() / done.max(1) as f64;
+        format_duration(per_epoch * left as f64)
+    }
+}
+
+/// `1h02m`, `3m07s` or `12s`.
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+impl SearchObserver for SearchProgress {
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        self.epochs = epochs;
+        self.first_epoch.get_or_insert(epoch);
+        if self.interactive {
+            let bar = ProgressBar::new(steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} (epoch ETA {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+            self.bar = Some(bar);
+        }
+    }
+
+    fn step(&mut self, p: &StepProgress) {
+        let message = format!(
+            "loss {:.4} acc {:.2}% {:.0} img/s",
+            p.loss,
+            100.0 * p.accuracy,
+            p.images_per_second
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(p.step as u64);
+                bar.set_message(message);
+            }
+            None => eprintln!(
+                "epoch {} step {}/{}: {message}",
+                p.epoch + 1,
+                p.step,
+                p.steps
+            ),
+        }
+    }
+
+    fn epoch_finished(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let thresholds = |t: &Option<Vec<f64>>| {
+            t.as_ref().map_or(String::new(), |t| {
+                let t: Vec<String> = t.iter().map(|v| format!("{v:.3}")).collect();
+                format!(" t=[{}]", t.join(" "))
+            })
+        };
+        eprintln!(
+            "epoch {}/{}: train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}) | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {} (search ETA {})",
+            r.epoch + 1,
+            self.epochs,
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            100.0 * r.supernet_accuracy,
+            100.0 * r.child_accuracy,
+            100.0 * r.gap,
+            r.tau,
+            r.lr,
+            r.normal.connections,
+            r.reduce.connections,
+            thresholds(&r.normal.thresholds),
+            thresholds(&r.reduce.thresholds),
+            r.images_per_second,
+            format_duration(r.seconds),
+            self.eta(r.epoch),
+        );
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(12.4), "12s");
+        assert_eq!(format_duration(187.0), "3m07s");
+        assert_eq!(format_duration(3720.0), "1h02m");
+    }
+}

@@ -1,0 +1,93 @@
+//! Errors of the evaluation layer.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can go wrong building, training, saving, loading or evaluating a target-net.
+/// Messages name the file concerned where there is one.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    /// An inconsistent training configuration.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// The target-net could not be laid out from the genotype.
+    #[error(transparent)]
+    Target(#[from] entrannas_cell::TargetError),
+    /// A genotype could not be read or written.
+    #[error(transparent)]
+    Genotype(#[from] entrannas_cell::GenotypeError),
+    /// The data could not be read.
+    #[error(transparent)]
+    Data(#[from] entrannas_data::DataError),
+    /// Images whose shape the net does not take.
+    #[error("the net takes images with {expected} channels, the data has {found}")]
+    InputShape {
+        /// Channels the net was built for.
+        expected: usize,
+        /// Channels of the data.
+        found: usize,
+    },
+    /// A dataset with no item where at least one is needed.
+    #[error("the {0} set is empty")]
+    EmptyDataset(&'static str),
+    /// A file or directory could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`read`, `write`, `create`...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file of a run directory is missing or not what this version wrote.
+    #[error("{}: {message}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A checkpoint file could not be saved or loaded.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The recorder's error.
+        message: String,
+    },
+    /// The run directory already holds a run.
+    #[error("{} already holds a run; pass --force to overwrite it or --resume to continue it", .0.display())]
+    RunExists(PathBuf),
+    /// Training was asked to stop; `last/` can be resumed.
+    #[error("training stopped after {epochs_done} epochs; continue it with --resume {}", run.display())]
+    Stopped {
+        /// The run directory.
+        run: PathBuf,
+        /// Epochs completed and checkpointed.
+        epochs_done: usize,
+    },
+    /// The training loss became NaN or infinite.
+    #[error(
+        "the training loss is not finite at epoch {epoch}, step {step}; lower the learning rate or check the data"
+    )]
+    Diverged {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Step within the epoch.
+        step: usize,
+    },
+}
+
+/// The error of a failed file operation on `path`.
+pub(crate) fn io<'a>(
+    action: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> EvalError + 'a {
+    move |source| EvalError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}

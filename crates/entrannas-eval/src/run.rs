@@ -1,0 +1,791 @@
+//! Run directories of a target-net training, checkpoints, resuming, repeated runs and
+//! loading a trained net for inference.
+//!
+//! A run directory holds `config.json` ([`TrainConfig`]), `genotype.json` (a copy of
+//! the genotype trained), `net.json` (the [`TargetNetSpec`]), `cost.json`
+//! ([`TargetCost`]), `history.jsonl` (one [`EpochRecord`] per line), `metrics.csv`, and
+//! two checkpoints: `last/` (after the latest epoch) and `best/` (the epoch with the
+//! best test accuracy). A checkpoint holds `model.mpk` (weights and batch-norm
+//! statistics), `optimizer.mpk` (momentum buffers), both in full precision, and
+//! `state.json`, plus copies of `config.json`, `genotype.json` and `net.json` so it
+//! can be loaded on its own. Checkpoints are written to `<name>.tmp` and renamed, so
+//! training killed while saving keeps the previous one.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::Optimizer;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
+use entrannas_data::OpenedDataset;
+use entrannas_ops::OpRegistry;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::config::TrainConfig;
+use crate::error::io;
+use crate::net::TargetNet;
+use crate::train::{EpochRecord, TrainObserver, Trainer};
+
+type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// A checkpoint's bookkeeping (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Epochs completed when it was written.
+    pub epochs_done: usize,
+    /// Test loss of the checkpointed weights.
+    pub test_loss: f64,
+    /// Test accuracy of the checkpointed weights.
+    pub test_accuracy: f64,
+    /// The entrannas version that wrote it.
+    pub version: String,
+}
+
+/// What a finished training gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    /// Every epoch's record.
+    pub history: Vec<EpochRecord>,
+    /// The epoch with the best test accuracy (the first of equals), saved in `best/`.
+    pub best_epoch: usize,
+    /// Parameters and FLOPs of the net.
+    pub cost: TargetCost,
+}
+
+impl TrainOutcome {
+    /// The last epoch's record.
+    pub fn last(&self) -> &EpochRecord {
+        self.history.last().expect("a finished training has epochs")
+    }
+
+    /// Test error (1 - accuracy) after the last epoch: the number papers report.
+    pub fn final_test_error(&self) -> f64 {
+        1.0 - self.last().test_accuracy
+    }
+}
+
+/// The result of [`TrainJob::run_repeated`] (also written to `summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepeatedOutcome {
+    /// The seed of each run.
+    pub seeds: Vec<u64>,
+    /// Final test error of each run.
+    pub final_errors: Vec<f64>,
+    /// Mean of the final test errors.
+    pub mean_error: f64,
+    /// Sample standard deviation (n - 1) of the final test errors; 0 for one run.
+    pub std_error: f64,
+    /// Parameters and FLOPs of the net (the same for every run).
+    pub cost: TargetCost,
+}
+
+/// A run directory (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, EvalError> {
+    let text = fs::read_to_string(path).map_err(io("read", path))?;
+    serde_json::from_str(&text).map_err(|e| EvalError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), EvalError> {
+    let mut file = fs::File::create(path).map_err(io("write", path))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(io("write", path))
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("plain data serialises")
+}
+
+fn checkpoint_error(path: PathBuf) -> impl FnOnce(RecorderError) -> EvalError {
+    move |e| EvalError::Checkpoint {
+        path,
+        message: e.to_string(),
+    }
+}
+
+/// Writes the files that describe a net: `config.json`, `genotype.json`, `net.json`.
+fn write_description<B: AutodiffBackend>(
+    dir: &Path,
+    trainer: &Trainer<B>,
+) -> Result<(), EvalError> {
+    let path = dir.join("config.json");
+    trainer.config.save(&path).map_err(io("write", &path))?;
+    trainer.genotype.save(dir.join("genotype.json"))?;
+    write_file(&dir.join("net.json"), &to_json(&trainer.spec))
+}
+
+impl RunDir {
+    /// A new run directory at `path`. A directory that already holds a run
+    /// (`config.json`) is refused unless `force`, which clears it.
+    pub fn create(path: impl Into<PathBuf>, force: bool) -> Result<Self, EvalError> {
+        let path = path.into();
+        if path.join("config.json").exists() {
+            if !force {
+                return Err(EvalError::RunExists(path));
+            }
+            fs::remove_dir_all(&path).map_err(io("clear", &path))?;
+        }
+        fs::create_dir_all(&path).map_err(io("create", &path))?;
+        Ok(Self { path })
+    }
+
+    /// An existing run directory, to resume or read.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, EvalError> {
+        let path = path.into();
+        let config = path.join("config.json");
+        if !config.is_file() {
+            return Err(EvalError::Corrupt {
+                path: config,
+                message: "missing: not a training run directory".into(),
+            });
+        }
+        Ok(Self { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads `config.json`.
+    pub fn config(&self) -> Result<TrainConfig, EvalError> {
+        load_config(&self.path.join("config.json"))
+    }
+
+    /// Reads `genotype.json`.
+    pub fn genotype(&self) -> Result<Genotype, EvalError> {
+        Ok(Genotype::load(self.path.join("genotype.json"))?)
+    }
+
+    /// Reads the history, keeping only the first `epochs` records (a run killed after
+    /// writing a record but before its checkpoint repeats that epoch).
+    pub fn history(&self, epochs: usize) -> Result<Vec<EpochRecord>, EvalError> {
+        let path = self.path.join("history.jsonl");
+        if epochs == 0 {
+            return Ok(Vec::new());
+        }
+        let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+        let mut history = Vec::with_capacity(epochs);
+        for (number, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+            if history.len() == epochs {
+                break;
+            }
+            let record = serde_json::from_str(line).map_err(|e| EvalError::Corrupt {
+                path: path.clone(),
+                message: format!("line {}: {e}", number + 1),
+            })?;
+            history.push(record);
+        }
+        if history.len() < epochs {
+            return Err(EvalError::Corrupt {
+                path,
+                message: format!(
+                    "{} epochs recorded, the checkpoint has {epochs}",
+                    history.len()
+                ),
+            });
+        }
+        Ok(history)
+    }
+
+    fn write_records(&self, history: &[EpochRecord]) -> Result<(), EvalError> {
+        let mut jsonl = String::new();
+        let mut csv = String::from(
+            "epoch,lr,drop_path,train_loss,train_accuracy,test_loss,test_accuracy,test_error,seconds,images_per_second\n",
+        );
+        for r in history {
+            jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
+            jsonl.push('\n');
+            csv.push_str(&format!(
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{:.1}\n",
+                r.epoch,
+                r.lr,
+                r.drop_path,
+                r.train_loss,
+                r.train_accuracy,
+                r.test_loss,
+                r.test_accuracy,
+                1.0 - r.test_accuracy,
+                r.seconds,
+                r.images_per_second
+            ));
+        }
+        write_file(&self.path.join("history.jsonl"), &jsonl)?;
+        write_file(&self.path.join("metrics.csv"), &csv)
+    }
+
+    /// Saves the trainer as checkpoint `name` (`last` or `best`).
+    pub fn save_checkpoint<B: AutodiffBackend>(
+        &self,
+        name: &str,
+        trainer: &Trainer<B>,
+        state: &CheckpointState,
+    ) -> Result<(), EvalError> {
+        let tmp = self.path.join(format!("{name}.tmp"));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io("clear", &tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+        let recorder = Rec::new();
+        trainer
+            .net
+            .clone()
+            .save_file(tmp.join("model"), &recorder)
+            .map_err(checkpoint_error(tmp.join("model.mpk")))?;
+        Recorder::<B>::record(
+            &recorder,
+            trainer.optimizer.to_record(),
+            tmp.join("optimizer"),
+        )
+        .map_err(checkpoint_error(tmp.join("optimizer.mpk")))?;
+        write_description(&tmp, trainer)?;
+        write_file(&tmp.join("state.json"), &to_json(state))?;
+        let dir = self.path.join(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io("replace", &dir))?;
+        }
+        fs::rename(&tmp, &dir).map_err(io("move into place", &dir))
+    }
+
+    /// Loads checkpoint `name` into a trainer built for the same net; returns its state.
+    pub fn load_checkpoint<B: AutodiffBackend>(
+        &self,
+        name: &str,
+        trainer: &mut Trainer<B>,
+    ) -> Result<CheckpointState, EvalError> {
+        let dir = self.path.join(name);
+        let state: CheckpointState = read_json(&dir.join("state.json"))?;
+        let recorder = Rec::new();
+        let device = trainer.device().clone();
+        trainer.net = trainer
+            .net
+            .clone()
+            .load_file(dir.join("model"), &recorder, &device)
+            .map_err(checkpoint_error(dir.join("model.mpk")))?;
+        let record = Recorder::<B>::load(&recorder, dir.join("optimizer"), &device)
+            .map_err(checkpoint_error(dir.join("optimizer.mpk")))?;
+        trainer.optimizer = trainer.optimizer.clone().load_record(record);
+        Ok(state)
+    }
+}
+
+fn load_config(path: &Path) -> Result<TrainConfig, EvalError> {
+    if !path.is_file() {
+        return Err(EvalError::Corrupt {
+            path: path.to_path_buf(),
+            message: "missing".into(),
+        });
+    }
+    TrainConfig::load(path).map_err(|e| EvalError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// What to train: a configuration, a genotype and the operations it may name.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The configuration.
+    pub config: TrainConfig,
+    /// The genotype.
+    pub genotype: Genotype,
+    /// The operations (built-ins plus any registered).
+    pub registry: OpRegistry,
+}
+
+impl TrainJob {
+    /// Trains `genotype` with `config` and the built-in operations.
+    pub fn new(config: TrainConfig, genotype: Genotype) -> Self {
+        Self {
+            config,
+            genotype,
+            registry: OpRegistry::default(),
+        }
+    }
+
+    /// The same job with another operation registry.
+    pub fn with_registry(mut self, registry: OpRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
+    /// writing every file after every epoch.
+    pub fn run<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        run: &RunDir,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<TrainOutcome, EvalError> {
+        let trainer = Trainer::<B>::new(
+            self.config.clone(),
+            self.genotype.clone(),
+            &self.registry,
+            &data.info,
+            device,
+        )?;
+        write_description(run.path(), &trainer)?;
+        write_file(&run.path().join("cost.json"), &to_json(&trainer.cost))?;
+        train_from(trainer, 0, Vec::new(), data, run, observer)
+    }
+
+    /// Continues the training in `run` from its `last/` checkpoint, with the run's own
+    /// `config.json` and `genotype.json`. Ends like an uninterrupted run (on a CPU
+    /// backend, bit for bit). A run without a checkpoint starts from scratch; a
+    /// finished one returns its outcome.
+    pub fn resume<B: AutodiffBackend>(
+        run: &RunDir,
+        registry: &OpRegistry,
+        data: &OpenedDataset,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<TrainOutcome, EvalError> {
+        let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
+        if !run.path().join("last").join("state.json").is_file() {
+            return job.run::<B>(data, run, observer, device);
+        }
+        let mut trainer =
+            Trainer::<B>::new(job.config, job.genotype, registry, &data.info, device)?;
+        let net_path = run.path().join("net.json");
+        let trained: TargetNetSpec = read_json(&net_path)?;
+        if trained != trainer.spec {
+            return Err(EvalError::Corrupt {
+                path: net_path,
+                message: format!(
+                    "the run trains {trained:?}; this dataset ({}) gives {:?}",
+                    data.info.name, trainer.spec
+                ),
+            });
+        }
+        let state = run.load_checkpoint("last", &mut trainer)?;
+        let history = run.history(state.epochs_done)?;
+        train_from(trainer, state.epochs_done, history, data, run, observer)
+    }
+
+    /// Trains `runs` times with seeds `seed, seed + 1, ...` in `root/run-<k>`, and
+    /// summarises the final test errors (also in `root/summary.json`). An existing
+    /// `run-<k>` is resumed (or, when finished, read) unless `force` clears it, so an
+    /// interrupted series continues where it stopped.
+    pub fn run_repeated<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        root: &Path,
+        runs: usize,
+        force: bool,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<RepeatedOutcome, EvalError> {
+        if runs == 0 {
+            return Err(EvalError::Config("--runs must be at least 1".into()));
+        }
+        fs::create_dir_all(root).map_err(io("create", root))?;
+        let mut seeds = Vec::with_capacity(runs);
+        let mut final_errors = Vec::with_capacity(runs);
+        let mut cost = TargetCost::default();
+        for k in 0..runs {
+            let seed = self.config.seed.wrapping_add(k as u64);
+            observer.run_started(k, runs, seed);
+            let path = root.join(format!("run-{k}"));
+            let outcome = if path.join("config.json").exists() && !force {
+                Self::resume::<B>(
+                    &RunDir::open(&path)?,
+                    &self.registry,
+                    data,
+                    observer,
+                    device,
+                )?
+            } else {
+                let job = TrainJob {
+                    config: self.config.clone().with_seed(seed),
+                    ..self.clone()
+                };
+                job.run::<B>(data, &RunDir::create(&path, force)?, observer, device)?
+            };
+            seeds.push(seed);
+            final_errors.push(outcome.final_test_error());
+            cost = outcome.cost;
+        }
+        let n = runs as f64;
+        let mean_error = final_errors.iter().sum::<f64>() / n;
+        let variance = final_errors
+            .iter()
+            .map(|e| (e - mean_error).powi(2))
+            .sum::<f64>();
+        let summary = RepeatedOutcome {
+            seeds,
+            std_error: if runs > 1 {
+                (variance / (n - 1.0)).sqrt()
+            } else {
+                0.0
+            },
+            final_errors,
+            mean_error,
+            cost,
+        };
+        write_file(&root.join("summary.json"), &to_json(&summary))?;
+        Ok(summary)
+    }
+}
+
+fn train_from<B: AutodiffBackend>(
+    mut trainer: Trainer<B>,
+    start: usize,
+    mut history: Vec<EpochRecord>,
+    data: &OpenedDataset,
+    run: &RunDir,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome, EvalError> {
+    let (train, test) = trainer.datasets(data)?;
+    let epochs = trainer.config.epochs;
+    for epoch in start..epochs {
+        let record = trainer.train_epoch(epoch, &train, &test, observer)?;
+        let improved = history
+            .iter()
+            .all(|r| record.test_accuracy > r.test_accuracy);
+        let state = CheckpointState {
+            epochs_done: epoch + 1,
+            test_loss: record.test_loss,
+            test_accuracy: record.test_accuracy,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        history.push(record);
+        run.write_records(&history)?;
+        if improved {
+            run.save_checkpoint("best", &trainer, &state)?;
+        }
+        run.save_checkpoint("last", &trainer, &state)?;
+        if epoch + 1 < epochs && observer.should_stop() {
+            return Err(EvalError::Stopped {
+                run: run.path().to_path_buf(),
+                epochs_done: epoch + 1,
+            });
+        }
+    }
+    let best_epoch = history.iter().enumerate().fold(0, |best, (i, r)| {
+        if r.test_accuracy > history[best].test_accuracy {
+            i
+        } else {
+            best
+        }
+    });
+    Ok(TrainOutcome {
+        history,
+        best_epoch,
+        cost: trainer.cost,
+    })
+}
+
+/// A trained net loaded for inference, with what describes it.
+#[derive(Debug)]
+pub struct LoadedNet<B: Backend> {
+    /// The net, on an evaluation (non-autodiff) backend.
+    pub net: TargetNet<B>,
+    /// The training configuration (dataset, batch size...).
+    pub config: TrainConfig,
+    /// The genotype.
+    pub genotype: Genotype,
+    /// The net's shape.
+    pub spec: TargetNetSpec,
+    /// The checkpoint's state (epochs done, test accuracy).
+    pub state: CheckpointState,
+    /// The checkpoint directory read.
+    pub checkpoint: PathBuf,
+}
+
+/// Loads a trained net for inference from a checkpoint directory (`run/last`,
+/// `run/best`, or a copy of one), or from a run directory, which means its `last/`
+/// checkpoint (the final model, whose test error is the one reported). Rebuilds the
+/// net from the saved configuration and genotype with the built-in operations, then
+/// loads weights and batch-norm statistics.
+pub fn load_for_inference<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<LoadedNet<B>, EvalError> {
+    load_for_inference_with(path, &OpRegistry::default(), device)
+}
+
+/// [`load_for_inference`] for a genotype that names operations of `registry`.
+pub fn load_for_inference_with<B: Backend>(
+    path: &Path,
+    registry: &OpRegistry,
+    device: &B::Device,
+) -> Result<LoadedNet<B>, EvalError> {
+    let dir = if path.join("model.mpk").is_file() {
+        path.to_path_buf()
+    } else if path.join("last").join("model.mpk").is_file() {
+        path.join("last")
+    } else {
+        return Err(EvalError::Corrupt {
+            path: path.join("model.mpk"),
+            message: format!(
+                "missing: {} is neither a checkpoint directory nor a run directory with a `last/` checkpoint",
+                path.display()
+            ),
+        });
+    };
+    let config = load_config(&dir.join("config.json"))?;
+    let genotype = Genotype::load(dir.join("genotype.json"))?;
+    let spec: TargetNetSpec = read_json(&dir.join("net.json"))?;
+    let state: CheckpointState = read_json(&dir.join("state.json"))?;
+    let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?
+        .load_file(dir.join("model"), &Rec::new(), device)
+        .map_err(checkpoint_error(dir.join("model.mpk")))?;
+    Ok(LoadedNet {
+        net,
+        config,
+        genotype,
+        spec,
+        state,
+        checkpoint: dir,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{B, Inner, image_batch, seeded, tiny_config, toy_data};
+    use crate::train::evaluate;
+    use burn::module::AutodiffModule;
+
+    fn darts() -> Genotype {
+        Genotype::builtin("darts_v2").unwrap()
+    }
+
+    struct StopAfterOne;
+    impl TrainObserver for StopAfterOne {
+        fn should_stop(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn logits(net: &TargetNet<Inner>) -> Vec<f32> {
+        net.logits(image_batch(3, [1, 8, 8], 0.4))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_resumed_training_ends_like_an_uninterrupted_one() {
+        let _turn = seeded();
+        let data = toy_data();
+        let job = TrainJob::new(tiny_config().with_epochs(3), darts());
+        let dir = tempfile::tempdir().unwrap();
+        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
+        let full = job
+            .run::<B>(&data, &straight, &mut (), &Default::default())
+            .unwrap();
+
+        let interrupted = RunDir::create(dir.path().join("interrupted"), false).unwrap();
+        let stopped = job.run::<B>(&data, &interrupted, &mut StopAfterOne, &Default::default());
+        assert!(matches!(
+            stopped,
+            Err(EvalError::Stopped { epochs_done: 1, .. })
+        ));
+        let reopened = RunDir::open(interrupted.path()).unwrap();
+        let resumed = TrainJob::resume::<B>(
+            &reopened,
+            &OpRegistry::default(),
+            &data,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap();
+
+        assert_eq!(resumed.history.len(), 3);
+        // Multi-threaded CPU kernels may sum in another order from run to run, so
+        // metrics agree to float32 rounding rather than bit for bit; a resume bug (a
+        // lost optimizer state, a wrong schedule position) moves them far more.
+        for (a, b) in full.history.iter().zip(&resumed.history) {
+            for (x, y) in [
+                (a.train_loss, b.train_loss),
+                (a.train_accuracy, b.train_accuracy),
+                (a.test_loss, b.test_loss),
+                (a.test_accuracy, b.test_accuracy),
+            ] {
+                approx::assert_relative_eq!(x, y, epsilon = 1e-4, max_relative = 1e-2);
+            }
+        }
+        let device = Default::default();
+        let a = load_for_inference::<Inner>(straight.path(), &device).unwrap();
+        let b = load_for_inference::<Inner>(interrupted.path(), &device).unwrap();
+        for (x, y) in logits(&a.net).into_iter().zip(logits(&b.net)) {
+            approx::assert_relative_eq!(x, y, epsilon = 1e-3, max_relative = 1e-2);
+        }
+        assert_eq!(b.state.epochs_done, 3);
+    }
+
+    #[test]
+    fn save_then_load_gives_identical_outputs_and_test_accuracy() {
+        let _turn = seeded();
+        let data = toy_data();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let job = TrainJob::new(tiny_config().with_epochs(2), darts());
+        let outcome = job
+            .run::<B>(&data, &run, &mut (), &Default::default())
+            .unwrap();
+        for file in [
+            "config.json",
+            "genotype.json",
+            "net.json",
+            "cost.json",
+            "history.jsonl",
+            "metrics.csv",
+            "last/model.mpk",
+            "last/optimizer.mpk",
+            "last/state.json",
+            "best/model.mpk",
+        ] {
+            assert!(run.path().join(file).is_file(), "{file} missing");
+        }
+        assert_eq!(run.genotype().unwrap(), darts());
+        assert!(matches!(
+            RunDir::create(run.path(), false),
+            Err(EvalError::RunExists(_))
+        ));
+
+        let device = Default::default();
+        let loaded = load_for_inference::<Inner>(run.path(), &device).unwrap();
+        assert_eq!(loaded.checkpoint, run.path().join("last"));
+        let test = data.test_dataset();
+        let (loss, accuracy) = evaluate(&loaded.net, &test, 8).unwrap();
+        assert_eq!(
+            (loss, accuracy),
+            (outcome.last().test_loss, outcome.last().test_accuracy)
+        );
+
+        // Against the trainer's own net, rebuilt from `last/`: outputs are identical,
+        // and they depend on batch-norm running statistics that training moved.
+        let mut trainer = Trainer::<B>::new(
+            run.config().unwrap(),
+            darts(),
+            &OpRegistry::default(),
+            &data.info,
+            &device,
+        )
+        .unwrap();
+        let fresh = logits(&trainer.net.valid());
+        run.load_checkpoint("last", &mut trainer).unwrap();
+        let trained = logits(&trainer.net.valid());
+        assert_eq!(trained, logits(&loaded.net));
+        assert_ne!(trained, fresh);
+        let stats = trainer.net.cells[0].nodes[0][0]
+            .op
+            .layers
+            .iter()
+            .find_map(|l| match l {
+                entrannas_ops::Layer::Norm(n) => Some(n.running_mean.value()),
+                _ => None,
+            });
+        let mean = stats.unwrap().into_data().to_vec::<f32>().unwrap();
+        assert!(
+            mean.iter().any(|v| *v != 0.0),
+            "running statistics never moved"
+        );
+
+        let best = load_for_inference::<Inner>(&run.path().join("best"), &device).unwrap();
+        assert_eq!(best.state.epochs_done, outcome.best_epoch + 1);
+        assert_eq!(
+            best.state.test_accuracy,
+            outcome.history[outcome.best_epoch].test_accuracy
+        );
+    }
+
+    #[test]
+    fn broken_or_missing_files_are_errors_naming_them() {
+        let _turn = seeded();
+        let data = toy_data();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        TrainJob::new(tiny_config().with_epochs(1), darts())
+            .run::<B>(&data, &run, &mut (), &Default::default())
+            .unwrap();
+        let device = Default::default();
+        let rgb = crate::testing::toy_data_with_channels(3);
+        let err = TrainJob::resume::<B>(&run, &OpRegistry::default(), &rgb, &mut (), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("net.json"), "{err}");
+        let err = load_for_inference::<Inner>(dir.path(), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.mpk"), "{err}");
+        fs::write(run.path().join("last/model.mpk"), b"garbage").unwrap();
+        let err = load_for_inference::<Inner>(run.path(), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("last/model.mpk"), "{err}");
+        let err = TrainJob::resume::<B>(&run, &OpRegistry::default(), &data, &mut (), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.mpk"), "{err}");
+        fs::write(run.path().join("last/net.json"), b"{").unwrap();
+        let err = load_for_inference::<Inner>(run.path(), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("net.json"), "{err}");
+        fs::write(run.path().join("config.json"), b"[]").unwrap();
+        let err = RunDir::open(run.path())
+            .unwrap()
+            .config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(RunDir::open(dir.path().join("nowhere")).is_err());
+    }
+
+    #[test]
+    fn repeated_runs_give_mean_and_std_of_the_final_error() {
+        let _turn = seeded();
+        let data = toy_data();
+        let dir = tempfile::tempdir().unwrap();
+        let job = TrainJob::new(tiny_config().with_epochs(1).with_seed(5), darts());
+        struct Seeds(Vec<u64>);
+        impl TrainObserver for Seeds {
+            fn run_started(&mut self, _run: usize, _runs: usize, seed: u64) {
+                self.0.push(seed);
+            }
+        }
+        let mut seen = Seeds(Vec::new());
+        let summary = job
+            .run_repeated::<B>(&data, dir.path(), 2, false, &mut seen, &Default::default())
+            .unwrap();
+        assert_eq!(seen.0, vec![5, 6]);
+        assert_eq!(summary.seeds, vec![5, 6]);
+        let [a, b] = summary.final_errors[..] else {
+            panic!("two runs")
+        };
+        assert!((summary.mean_error - (a + b) / 2.0).abs() < 1e-12);
+        assert!((summary.std_error - (a - b).abs() / 2f64.sqrt()).abs() < 1e-12);
+        assert!(dir.path().join("summary.json").is_file());
+        assert_eq!(
+            RunDir::open(dir.path().join("run-1"))
+                .unwrap()
+                .config()
+                .unwrap()
+                .seed,
+            6
+        );
+        // Finished runs are read back, not retrained.
+        let again = job
+            .run_repeated::<B>(&data, dir.path(), 2, false, &mut (), &Default::default())
+            .unwrap();
+        assert_eq!(again, summary);
+    }
+}

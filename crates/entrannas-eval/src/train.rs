@@ -1,0 +1,464 @@
+//! Training a target-net from scratch (SGD with momentum, weight decay, global
+//! gradient-norm clip, auxiliary loss, drop-path) and evaluating it.
+//!
+//! Reproducibility: the net is initialised after seeding the backend with the
+//! configured seed; every epoch reseeds it from `(seed, epoch)` before its drop-path
+//! masks are drawn, and the batch order and augmentation depend only on
+//! `(seed, epoch)`. An epoch therefore computes the same thing whether the training
+//! ran straight through or was resumed from a checkpoint.
+
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
+use entrannas_data::augment::mix_seed;
+use entrannas_data::{DatasetInfo, ImageDataset, OpenedDataset};
+use entrannas_ops::OpRegistry;
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::batches::{Prefetch, shuffled};
+use crate::config::TrainConfig;
+use crate::net::TargetNet;
+
+/// The optimizer's type: SGD on the inner backend, adapted to the autodiff net.
+pub type TargetOptimizer<B> =
+    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, TargetNet<B>, B>;
+
+/// Distinguishes the drop-path seed of an epoch from the shuffle seed.
+const DROP_PATH_SALT: u64 = 0xd20b;
+
+/// Progress within an epoch, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepProgress {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps in this epoch.
+    pub steps: usize,
+    /// Mean training loss so far this epoch (auxiliary term included).
+    pub loss: f64,
+    /// Training accuracy so far this epoch.
+    pub accuracy: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// Everything recorded about one epoch (one line of `history.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Drop-path probability used.
+    pub drop_path: f64,
+    /// Mean training loss (label smoothing and weighted auxiliary loss included).
+    pub train_loss: f64,
+    /// Training accuracy of the main classifier.
+    pub train_accuracy: f64,
+    /// Mean test cross-entropy (no smoothing).
+    pub test_loss: f64,
+    /// Test accuracy.
+    pub test_accuracy: f64,
+    /// Wall time of the epoch in seconds, evaluation included.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// Receives progress; the CLI draws bars and writes logs from it.
+pub trait TrainObserver {
+    /// Run `run` of `runs` (0-based) starts with `seed` (`--runs N`).
+    fn run_started(&mut self, _run: usize, _runs: usize, _seed: u64) {}
+    /// An epoch with `steps` steps starts.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    /// Some steps are done (every 10 steps and at the last; reading the loss syncs the
+    /// device).
+    fn step(&mut self, _progress: &StepProgress) {}
+    /// An epoch is done, evaluated and recorded.
+    fn epoch_finished(&mut self, _record: &EpochRecord) {}
+    /// Asked after each epoch's checkpoint is written: `true` stops training there
+    /// (for example on Ctrl-C); resuming continues it.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that ignores everything.
+impl TrainObserver for () {}
+
+/// The state of a training: configuration, net and optimizer.
+pub struct Trainer<B: AutodiffBackend> {
+    /// The configuration.
+    pub config: TrainConfig,
+    /// The genotype the net is built from.
+    pub genotype: Genotype,
+    /// The net's shape.
+    pub spec: TargetNetSpec,
+    /// Parameters and FLOPs of the net.
+    pub cost: TargetCost,
+    /// The net.
+    pub net: TargetNet<B>,
+    /// The optimizer (SGD with momentum).
+    pub optimizer: TargetOptimizer<B>,
+    device: B::Device,
+}
+
+fn optimizer<B: AutodiffBackend>(config: &TrainConfig) -> TargetOptimizer<B> {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: config.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init()
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// A fresh training of `genotype` on a dataset described by `info`: seeds the
+    /// backend with `config.seed` and initialises the net.
+    pub fn new(
+        config: TrainConfig,
+        genotype: Genotype,
+        registry: &OpRegistry,
+        info: &DatasetInfo,
+        device: &B::Device,
+    ) -> Result<Self, EvalError> {
+        config.validate()?;
+        let spec = config.target_spec(info);
+        let plan = spec.plan(&genotype, registry)?;
+        B::seed(device, config.seed);
+        let net = TargetNet::new(&plan, device);
+        Ok(Self {
+            optimizer: optimizer(&config),
+            cost: plan.cost(),
+            config,
+            genotype,
+            spec,
+            net,
+            device: device.clone(),
+        })
+    }
+
+    /// The device.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// The training set (augmented with the configured cutout) and the test set
+    /// (limited to `eval_limit` images) of `data`.
+    pub fn datasets(
+        &self,
+        data: &OpenedDataset,
+    ) -> Result<(ImageDataset, ImageDataset), EvalError> {
+        let expected = self.spec.input_channels;
+        if data.info.channels != expected {
+            return Err(EvalError::InputShape {
+                expected,
+                found: data.info.channels,
+            });
+        }
+        let augment = entrannas_data::AugmentConfig {
+            cutout: self.config.cutout,
+            ..data.augment.clone()
+        };
+        let train = data
+            .train_dataset(self.config.seed)
+            .with_augment(Some(augment), self.config.seed);
+        let mut test = data.test_dataset();
+        if let Some(limit) = self.config.eval_limit {
+            test = test.with_indices((0..limit.min(data.test.len())).collect());
+        }
+        Ok((train, test))
+    }
+
+    /// Trains epoch `epoch` on `train`, then evaluates on `test`.
+    pub fn train_epoch(
+        &mut self,
+        epoch: usize,
+        train: &ImageDataset,
+        test: &ImageDataset,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<EpochRecord, EvalError> {
+        let start = Instant::now();
+        let config = self.config.clone();
+        let lr = config.lr_at(epoch);
+        let drop_path = config.drop_path_at(epoch);
+        let batch = config.batch_size;
+        let available = train.len().div_ceil(batch);
+        if available == 0 {
+            return Err(EvalError::EmptyDataset("training"));
+        }
+        let steps = config
+            .steps_per_epoch
+            .map_or(available, |s| s.min(available));
+        let mut order = shuffled(train.len(), config.seed, epoch);
+        order.truncate(steps * batch);
+        let batches = Prefetch::start(train.with_epoch(epoch as u64), order, batch);
+        B::seed(
+            &self.device,
+            mix_seed(&[config.seed, epoch as u64, DROP_PATH_SALT]),
+        );
+        observer.epoch_started(epoch, config.epochs, steps);
+
+        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
+        let loss_fn = CrossEntropyLossConfig::new()
+            .with_smoothing(smoothing)
+            .init(&self.device);
+        let zero = || Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
+        let (mut loss_sum, mut correct) = (zero(), zero());
+        let mut seen = 0usize;
+        for step in 0..steps {
+            let Some(b) = batches.next_batch::<B>(&self.device) else {
+                break;
+            };
+            let n = b.targets.dims()[0];
+            let out = self.net.forward(b.images, drop_path);
+            let mut loss = loss_fn.forward(out.logits.clone(), b.targets.clone());
+            if let Some(aux) = out.auxiliary {
+                let aux = loss_fn.forward(aux, b.targets.clone());
+                loss = loss + aux.mul_scalar(config.auxiliary_weight);
+            }
+            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(n as f64);
+            correct = correct + count_correct(out.logits.detach().inner(), b.targets.inner());
+            let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
+            if let Some(max_norm) = config.grad_clip {
+                grads = clip_global_norm(&self.net, grads, max_norm);
+            }
+            self.net = self.optimizer.step(lr, self.net.clone(), grads);
+            seen += n;
+
+            if (step + 1) % 10 == 0 || step + 1 == steps {
+                let loss = scalar(loss_sum.clone()) / seen as f64;
+                if !loss.is_finite() {
+                    return Err(EvalError::Diverged { epoch, step });
+                }
+                observer.step(&StepProgress {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    loss,
+                    accuracy: scalar(correct.clone()) / seen as f64,
+                    images_per_second: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                });
+            }
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let (test_loss, test_accuracy) = evaluate(&self.net.valid(), test, batch)?;
+        let seen_f = seen.max(1) as f64;
+        let record = EpochRecord {
+            epoch,
+            lr,
+            drop_path,
+            train_loss: scalar(loss_sum) / seen_f,
+            train_accuracy: scalar(correct) / seen_f,
+            test_loss,
+            test_accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+            images_per_second: seen as f64 / train_seconds.max(1e-9),
+        };
+        observer.epoch_finished(&record);
+        Ok(record)
+    }
+}
+
+/// Mean cross-entropy and accuracy of `net` on `dataset`, in batches of `batch_size`.
+/// Pass an evaluation net (`net.valid()`): on an autodiff backend batch norm would use
+/// and update batch statistics.
+///
+/// # Errors
+/// An empty dataset, or images with another channel count than the net takes.
+pub fn evaluate<B: Backend>(
+    net: &TargetNet<B>,
+    dataset: &ImageDataset,
+    batch_size: usize,
+) -> Result<(f64, f64), EvalError> {
+    if dataset.is_empty() {
+        return Err(EvalError::EmptyDataset("evaluation"));
+    }
+    let [channels, _, _] = dataset.shape();
+    if channels != net.input_channels {
+        return Err(EvalError::InputShape {
+            expected: net.input_channels,
+            found: channels,
+        });
+    }
+    let device = net.classifier.weight.device();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let batches = Prefetch::start(dataset.clone(), (0..dataset.len()).collect(), batch_size);
+    let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
+    let mut correct = loss_sum.clone();
+    let mut total = 0usize;
+    while let Some(batch) = batches.next_batch::<B>(&device) {
+        let n = batch.targets.dims()[0];
+        let logits = net.logits(batch.images);
+        let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
+        loss_sum = loss_sum + loss.mul_scalar(n as f64);
+        correct = correct + count_correct(logits, batch.targets);
+        total += n;
+    }
+    let total = total.max(1) as f64;
+    Ok((scalar(loss_sum) / total, scalar(correct) / total))
+}
+
+fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
+    t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
+}
+
+fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
+    let [n, _] = logits.dims();
+    logits.argmax(1).reshape([n]).equal(targets).float().sum()
+}
+
+/// Scales all gradients of `module` so that their global L2 norm is at most
+/// `max_norm`, as PyTorch's `clip_grad_norm_` (burn's own clipping is per tensor).
+/// The scale stays on the device: no read-back.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    mut grads: GradientsParams,
+    max_norm: f64,
+) -> GradientsParams {
+    struct SquaredNorm<'a, B: AutodiffBackend> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Scale<'a, B: AutodiffBackend> {
+        grads: &'a mut GradientsParams,
+        factor: Tensor<B::InnerBackend, 1>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                let factor = self.factor.clone().reshape([1; D]);
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, g * factor);
+            }
+        }
+    }
+    let mut norm = SquaredNorm::<B> {
+        grads: &grads,
+        total: None,
+    };
+    module.visit(&mut norm);
+    let Some(total) = norm.total else {
+        return grads;
+    };
+    // PyTorch: max_norm / (norm + 1e-6), capped at 1.
+    let factor = total
+        .sqrt()
+        .add_scalar(1e-6)
+        .recip()
+        .mul_scalar(max_norm)
+        .clamp_max(1.0);
+    module.visit(&mut Scale::<B> {
+        grads: &mut grads,
+        factor,
+    });
+    grads
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{B, seeded, tiny_config, toy_data};
+
+    #[test]
+    fn a_few_steps_decrease_the_training_loss() {
+        let _turn = seeded();
+        let data = toy_data();
+        let config = tiny_config().with_epochs(4);
+        let mut trainer = Trainer::<B>::new(
+            config,
+            Genotype::builtin("darts_v2").unwrap(),
+            &OpRegistry::default(),
+            &data.info,
+            &Default::default(),
+        )
+        .unwrap();
+        let (train, test) = trainer.datasets(&data).unwrap();
+        let records: Vec<EpochRecord> = (0..4)
+            .map(|e| trainer.train_epoch(e, &train, &test, &mut ()).unwrap())
+            .collect();
+        let first = records[0].train_loss;
+        let last = records[3].train_loss;
+        assert!(last < 0.8 * first, "training loss {first} -> {last}");
+        assert!(records[3].test_accuracy > 0.6, "{records:?}");
+        assert!(records.iter().all(|r| r.test_loss.is_finite()));
+        assert_eq!(records[0].drop_path, 0.0);
+        assert!(records[3].drop_path > 0.0);
+    }
+
+    #[test]
+    fn global_clipping_scales_every_gradient_by_one_factor() {
+        let _turn = seeded();
+        let device = Default::default();
+        let linear = burn::nn::LinearConfig::new(3, 2).init::<B>(&device);
+        let x = Tensor::<B, 2>::ones([4, 3], &device).mul_scalar(10.0);
+        let loss = linear.forward(x).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &linear);
+        let norm = |g: &GradientsParams| {
+            let w = g.get::<crate::testing::Inner, 2>(linear.weight.id).unwrap();
+            let b = g
+                .get::<crate::testing::Inner, 1>(linear.bias.as_ref().unwrap().id)
+                .unwrap();
+            (w.square().sum().into_scalar() + b.square().sum().into_scalar()).sqrt()
+        };
+        assert!(norm(&grads) > 5.0);
+        let clipped = clip_global_norm(&linear, grads, 1.0);
+        assert!((norm(&clipped) - 1.0).abs() < 1e-4, "{}", norm(&clipped));
+    }
+
+    #[test]
+    fn evaluation_refuses_data_the_net_cannot_take() {
+        let _turn = seeded();
+        let data = toy_data();
+        let trainer = Trainer::<B>::new(
+            tiny_config(),
+            Genotype::builtin("darts_v2").unwrap(),
+            &OpRegistry::default(),
+            &data.info,
+            &Default::default(),
+        )
+        .unwrap();
+        let net = trainer.net.valid();
+        let empty = data.test_dataset().with_indices(vec![]);
+        assert!(matches!(
+            evaluate(&net, &empty, 8),
+            Err(EvalError::EmptyDataset(_))
+        ));
+        let rgb = crate::testing::toy_data_with_channels(3);
+        assert!(matches!(
+            evaluate(&net, &rgb.test_dataset(), 8),
+            Err(EvalError::InputShape {
+                expected: 1,
+                found: 3
+            })
+        ));
+        assert!(matches!(
+            trainer.datasets(&rgb),
+            Err(EvalError::InputShape { .. })
+        ));
+    }
+}
