@@ -16,6 +16,9 @@ pub enum CliError {
     /// A search failed.
     #[error(transparent)]
     Search(#[from] entrannas_search::SearchError),
+    /// A training or evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] entrannas_eval::EvalError),
     /// A dataset could not be read.
     #[error(transparent)]
     Data(#[from] entrannas_data::DataError),

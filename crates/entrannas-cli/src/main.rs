@@ -28,6 +28,10 @@ enum Command {
     Derive(commands::derive::DeriveArgs),
     /// Draw or convert a genotype file or a built-in genotype (darts_v1, darts_v2, pc_darts).
     Show(commands::show::ShowArgs),
+    /// Train the target-net of a genotype from scratch (the paper's evaluation).
+    Train(Box<commands::train::TrainArgs>),
+    /// Evaluate a trained target-net checkpoint on a test set.
+    Eval(commands::train::EvalArgs),
     /// Validate a dataset and print its splits, classes, shape and normalization.
     Data(commands::data::DataArgs),
     /// List the compiled backends and the devices they can open.
@@ -40,6 +44,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Derive(args) => commands::derive::run(args),
         Command::Show(args) => commands::show::run(args),
         Command::Data(args) => commands::data::run(args),
+        Command::Train(args) => commands::train::run(*args),
+        Command::Eval(args) => commands::train::run_eval(args),
         Command::Info => commands::info::run(),
     }
 }

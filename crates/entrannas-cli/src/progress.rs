@@ -10,8 +10,8 @@ use std::time::Instant;
 use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Draws search progress on stderr.
-pub struct SearchProgress {
+/// An epoch progress bar on a terminal, log lines otherwise, and the Ctrl-C flag.
+pub struct EpochBar {
     bar: Option<ProgressBar>,
     interactive: bool,
     stop: Arc<AtomicBool>,
@@ -20,8 +20,8 @@ pub struct SearchProgress {
     first_epoch: Option<usize>,
 }
 
-impl SearchProgress {
-    /// A progress display; Ctrl-C sets a flag that stops the search after the epoch.
+impl EpochBar {
+    /// A progress display; Ctrl-C sets a flag that stops the run after the epoch.
     pub fn new() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -43,27 +43,8 @@ impl SearchProgress {
         }
     }
 
-    fn eta(&self, epoch: usize) -> String {
-        let first = self.first_epoch.unwrap_or(epoch);
-        let done = epoch + 1 - first;
-        let left = self.epochs.saturating_sub(epoch + 1);
-        let per_epoch = self.started.elapsed().as_secs_f64() / done.max(1) as f64;
-        format_duration(per_epoch * left as f64)
-    }
-}
-
-/// `1h02m`, `3m07s` or `12s`.
-pub fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m{s:02}s"),
-        (h, m, _) => format!("{h}h{m:02}m"),
-    }
-}
-
-impl SearchObserver for SearchProgress {
-    fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
+    /// An epoch with `steps` steps starts.
+    pub fn start(&mut self, epoch: usize, epochs: usize, steps: usize) {
         self.epochs = epochs;
         self.first_epoch.get_or_insert(epoch);
         if self.interactive {
@@ -80,41 +61,118 @@ impl SearchObserver for SearchProgress {
         }
     }
 
-    fn step(&mut self, p: &StepProgress) {
-        let message = format!(
-            "loss {:.4} acc {:.2}% {:.0} img/s",
-            p.loss,
-            100.0 * p.accuracy,
-            p.images_per_second
-        );
+    /// Progress within the epoch.
+    pub fn step(&mut self, epoch: usize, step: usize, steps: usize, message: String) {
         match &self.bar {
             Some(bar) => {
-                bar.set_position(p.step as u64);
+                bar.set_position(step as u64);
                 bar.set_message(message);
             }
-            None => eprintln!(
-                "epoch {} step {}/{}: {message}",
-                p.epoch + 1,
-                p.step,
-                p.steps
-            ),
+            None => eprintln!("epoch {} step {step}/{steps}: {message}", epoch + 1),
         }
     }
 
-    fn epoch_finished(&mut self, r: &EpochRecord) {
+    /// The epoch is done: clears the bar and prints `summary` with the run's ETA.
+    pub fn finish(&mut self, epoch: usize, summary: String) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        let first = self.first_epoch.unwrap_or(epoch);
+        let done = epoch + 1 - first;
+        let left = self.epochs.saturating_sub(epoch + 1);
+        let per_epoch = self.started.elapsed().as_secs_f64() / done.max(1) as f64;
+        eprintln!(
+            "epoch {}/{}: {summary} (ETA {})",
+            epoch + 1,
+            self.epochs,
+            format_duration(per_epoch * left as f64)
+        );
+    }
+
+    /// Whether Ctrl-C asked to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+fn step_message(loss: f64, accuracy: f64, images_per_second: f64) -> String {
+    format!(
+        "loss {loss:.4} acc {:.2}% {images_per_second:.0} img/s",
+        100.0 * accuracy
+    )
+}
+
+/// Search progress on stderr.
+pub struct SearchProgress(pub EpochBar);
+
+/// Training progress on stderr.
+pub struct TrainProgress(pub EpochBar);
+
+impl entrannas_eval::TrainObserver for TrainProgress {
+    fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
+        if runs > 1 {
+            eprintln!("run {}/{runs} (seed {seed})", run + 1);
+        }
+    }
+
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        self.0.start(epoch, epochs, steps);
+    }
+
+    fn step(&mut self, p: &entrannas_eval::StepProgress) {
+        let message = step_message(p.loss, p.accuracy, p.images_per_second);
+        self.0.step(p.epoch, p.step, p.steps, message);
+    }
+
+    fn epoch_finished(&mut self, r: &entrannas_eval::EpochRecord) {
+        let summary = format!(
+            "train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | lr {:.4} drop-path {:.3} | {:.0} img/s, {}",
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            r.test_loss,
+            100.0 * r.test_accuracy,
+            r.lr,
+            r.drop_path,
+            r.images_per_second,
+            format_duration(r.seconds)
+        );
+        self.0.finish(r.epoch, summary);
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.0.stop_requested()
+    }
+}
+
+/// `1h02m`, `3m07s` or `12s`.
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+impl SearchObserver for SearchProgress {
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        self.0.start(epoch, epochs, steps);
+    }
+
+    fn step(&mut self, p: &StepProgress) {
+        let message = step_message(p.loss, p.accuracy, p.images_per_second);
+        self.0.step(p.epoch, p.step, p.steps, message);
+    }
+
+    fn epoch_finished(&mut self, r: &EpochRecord) {
         let thresholds = |t: &Option<Vec<f64>>| {
             t.as_ref().map_or(String::new(), |t| {
                 let t: Vec<String> = t.iter().map(|v| format!("{v:.3}")).collect();
                 format!(" t=[{}]", t.join(" "))
             })
         };
-        eprintln!(
-            "epoch {}/{}: train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}) | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {} (search ETA {})",
-            r.epoch + 1,
-            self.epochs,
+        let summary = format!(
+            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}) | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {}",
             r.train_loss,
             100.0 * r.train_accuracy,
             100.0 * r.supernet_accuracy,
@@ -128,12 +186,12 @@ impl SearchObserver for SearchProgress {
             thresholds(&r.reduce.thresholds),
             r.images_per_second,
             format_duration(r.seconds),
-            self.eta(r.epoch),
         );
+        self.0.finish(r.epoch, summary);
     }
 
     fn should_stop(&mut self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.0.stop_requested()
     }
 }
 

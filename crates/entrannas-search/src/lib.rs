@@ -1,6 +1,7 @@
 //! The EnTranNAS super-net and its first-order bi-level search.
 
 pub mod batches;
+pub mod bench;
 pub mod config;
 mod error;
 pub mod run;

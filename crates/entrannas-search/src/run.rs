@@ -16,13 +16,15 @@ use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use entrannas_cell::cell_svg;
+use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
+use entrannas_ops::OpRegistry;
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::config::SearchConfig;
 use crate::searcher::{EpochRecord, SearchObserver, Searcher};
+use crate::supernet::StemLayout;
 
 /// The checkpoint's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,9 +348,31 @@ pub fn run_search<B: AutodiffBackend>(
     };
     let search = data.search_split(&split)?;
     let val_eval = search.val.clone().with_augment(None, config.seed);
+    // The derived target-net is counted as the paper evaluates it: the layout's
+    // defaults (CIFAR: C = 36, L = 20) at the dataset's image size and classes.
+    let layout = match config.stem {
+        StemLayout::Cifar => TargetLayout::Cifar,
+        StemLayout::Imagenet => TargetLayout::Imagenet,
+    };
+    let info = &data.info;
+    let target = TargetNetSpec::for_shape(
+        layout,
+        [info.channels, info.height, info.width],
+        info.classes,
+    );
+    let registry = OpRegistry::default();
     for epoch in start..config.epochs {
-        let record =
+        let mut record =
             searcher.train_epoch(epoch, &search.train, &search.val, &val_eval, observer)?;
+        match target_net_cost(&record.genotype, &target, &registry) {
+            Ok(cost) => {
+                record.target_params = Some(cost.params);
+                record.target_flops = Some(cost.flops);
+            }
+            Err(e) => {
+                tracing::warn!("epoch {epoch}: the derived target-net cannot be counted: {e}")
+            }
+        }
         history.push(record);
         run.write_records(&history)?;
         run.save_checkpoint(&searcher, epoch + 1)?;
@@ -460,6 +484,7 @@ mod tests {
             assert_eq!(genotype, outcome.history[outcome.selection.epoch].genotype);
             for r in &outcome.history {
                 assert!(r.train_loss.is_finite() && (0.0..=1.0).contains(&r.child_accuracy));
+                assert!(r.target_params.unwrap() > 0 && r.target_flops.unwrap() > 0);
                 if method == Method::Dst {
                     assert!(r.normal.thresholds.is_some());
                 } else {

@@ -18,7 +18,7 @@ use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{CellPlan, CellTopology, Genotype};
-use entrannas_data::{DatasetInfo, ImageDataset};
+use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset};
 use entrannas_ops::OpRegistry;
 use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellType, DeriveReport, Rule, derive_report,
@@ -126,6 +126,17 @@ pub struct EpochRecord {
     pub images_per_second: f64,
     /// The architecture parameters at the end of the epoch, in `entrannas derive`'s schema.
     pub arch: ArchFile,
+}
+
+/// What one [`Searcher::step`] computed, left on the device.
+#[derive(Debug, Clone)]
+pub struct StepOutput<B: AutodiffBackend> {
+    /// The architecture-step loss (validation loss plus the DST regularizer), `[1]`.
+    pub arch_loss: Tensor<B::InnerBackend, 1>,
+    /// The weight-step mean loss, `[1]`.
+    pub loss: Tensor<B::InnerBackend, 1>,
+    /// Correct weight-step predictions, `[1]`.
+    pub correct: Tensor<B::InnerBackend, 1>,
 }
 
 /// The state of a search: super-net, architecture parameters and their optimizers.
@@ -297,7 +308,6 @@ impl<B: AutodiffBackend> Searcher<B> {
         let val_batches = Prefetch::start(val, val_order, batch, epoch);
         observer.epoch_started(epoch, config.epochs, steps);
 
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
         let zero = || Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
         let (mut loss_sum, mut arch_loss_sum, mut correct) = (zero(), zero(), zero());
         let mut seen = 0usize;
@@ -310,35 +320,11 @@ impl<B: AutodiffBackend> Searcher<B> {
             ) else {
                 break;
             };
-            // Architecture step on a val batch.
-            let arch = self.architecture(&derivation, tau, false)?;
-            let logits = self.net.forward(v.images.clone(), &arch);
-            let mut loss = loss_fn.forward(logits, v.targets.clone());
-            if let Some(reg) = (config.method == Method::Dst)
-                .then(|| self.arch.sparsity_regularizer(config.lambda))
-                .flatten()
-            {
-                loss = loss + reg;
-            }
-            arch_loss_sum = arch_loss_sum + loss.clone().detach().inner();
-            let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
-            self.arch = self
-                .arch_optimizer
-                .step(config.arch_lr, self.arch.clone(), grads);
-
-            // The derivation follows the new alpha/beta; Transit cells use it.
-            derivation = self.derive(tau)?;
-
-            // Weight step on a train batch, architecture fixed.
-            let arch = self.architecture(&derivation, tau, true)?;
+            let out = self.step(&mut derivation, &v, &t, tau, lr)?;
             let n = t.targets.dims()[0];
-            let logits = self.net.forward(t.images.clone(), &arch);
-            let loss = loss_fn.forward(logits.clone(), t.targets.clone());
-            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(n as f64);
-            correct = correct + count_correct(logits.detach().inner(), t.targets.clone().inner());
-            let grads = GradientsParams::from_grads(loss.backward(), &self.net);
-            let grads = clip_global_norm(&self.net, grads, config.grad_clip);
-            self.net = self.weight_optimizer.step(lr, self.net.clone(), grads);
+            arch_loss_sum = arch_loss_sum + out.arch_loss;
+            loss_sum = loss_sum + out.loss.mul_scalar(n as f64);
+            correct = correct + out.correct;
             seen += n;
             images += n + v.targets.dims()[0];
 
@@ -396,6 +382,60 @@ impl<B: AutodiffBackend> Searcher<B> {
         };
         observer.epoch_finished(&record);
         Ok(record)
+    }
+
+    /// One search iteration exactly as [`Searcher::train_epoch`] runs it: an
+    /// architecture step on `val` (Transit cells follow `derivation`; DST adds the
+    /// sparsity regularizer), then `derivation` is refreshed from the updated
+    /// `alpha`/`beta` (the iteration's only read-back to the host), then a weight step
+    /// on `train` at learning rate `lr` with the architecture fixed. Start from
+    /// [`Searcher::derive`] and pass the same `derivation` to every call.
+    ///
+    /// The returned losses stay on the device; reading one waits for the forward
+    /// passes (use `B::sync` to wait for the updates too).
+    pub fn step(
+        &mut self,
+        derivation: &mut Derivation,
+        val: &ImageBatch<B>,
+        train: &ImageBatch<B>,
+        tau: f64,
+        lr: f64,
+    ) -> Result<StepOutput<B>, SearchError> {
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let (method, lambda) = (self.config.method, self.config.lambda);
+        let (arch_lr, grad_clip) = (self.config.arch_lr, self.config.grad_clip);
+
+        // Architecture step on a val batch.
+        let arch = self.architecture(derivation, tau, false)?;
+        let logits = self.net.forward(val.images.clone(), &arch);
+        let mut loss = loss_fn.forward(logits, val.targets.clone());
+        if let Some(reg) = (method == Method::Dst)
+            .then(|| self.arch.sparsity_regularizer(lambda))
+            .flatten()
+        {
+            loss = loss + reg;
+        }
+        let arch_loss = loss.clone().detach().inner();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
+        self.arch = self.arch_optimizer.step(arch_lr, self.arch.clone(), grads);
+
+        // The derivation follows the new alpha/beta; Transit cells use it.
+        *derivation = self.derive(tau)?;
+
+        // Weight step on a train batch, architecture fixed.
+        let arch = self.architecture(derivation, tau, true)?;
+        let logits = self.net.forward(train.images.clone(), &arch);
+        let loss = loss_fn.forward(logits.clone(), train.targets.clone());
+        let weight_loss = loss.clone().detach().inner();
+        let correct = count_correct(logits.detach().inner(), train.targets.clone().inner());
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let grads = clip_global_norm(&self.net, grads, grad_clip);
+        self.net = self.weight_optimizer.step(lr, self.net.clone(), grads);
+        Ok(StepOutput {
+            arch_loss,
+            loss: weight_loss,
+            correct,
+        })
     }
 
     /// Accuracy of the super-net and of the child-net (derived paths only) on

@@ -5,6 +5,7 @@ pub mod derive;
 pub mod info;
 pub mod search;
 pub mod show;
+pub mod train;
 
 use std::path::Path;
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{BackendTask, DeviceSpec, dispatch};
 use crate::error::CliError;
-use crate::progress::SearchProgress;
+use crate::progress::{EpochBar, SearchProgress};
 
 /// Arguments of `entrannas search`. Flags override the `--config` file, which
 /// overrides the paper's defaults.
@@ -151,8 +151,8 @@ pub fn open_dataset(config: &SearchConfig) -> Result<OpenedDataset, CliError> {
     )?)
 }
 
-/// `runs/YYYYMMDD-HHMMSS` in UTC.
-fn default_run_dir() -> PathBuf {
+/// `runs/<prefix>YYYYMMDD-HHMMSS` in UTC.
+pub fn default_run_dir(prefix: &str) -> PathBuf {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -168,7 +168,7 @@ fn default_run_dir() -> PathBuf {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     PathBuf::from("runs").join(format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        "{prefix}{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
         rest / 3600,
         (rest % 3600) / 60,
         rest % 60
@@ -224,7 +224,7 @@ impl BackendTask for SearchTask {
             self.data.info.classes,
             self.run.path().display()
         );
-        let mut progress = SearchProgress::new();
+        let mut progress = SearchProgress(EpochBar::new());
         let outcome = run_search::<B>(
             &self.config,
             &self.data,
@@ -259,7 +259,10 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         }
         None => {
             let config = build_config(&args)?;
-            let run = RunDir::create(args.out.clone().unwrap_or_else(default_run_dir), args.force)?;
+            let run = RunDir::create(
+                args.out.clone().unwrap_or_else(|| default_run_dir("")),
+                args.force,
+            )?;
             (config, run, false)
         }
     };

@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use entrannas_cell::{Genotype, genotype_dot, genotype_svg};
+use entrannas_cell::{
+    Genotype, TargetLayout, TargetNetSpec, genotype_dot, genotype_svg, target_net_cost,
+};
+use entrannas_ops::OpRegistry;
 
 use crate::error::CliError;
 
@@ -31,6 +34,96 @@ pub struct ShowArgs {
     /// Output file (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print the target-net's parameters and multiply-adds instead of the genotype.
+    #[arg(long)]
+    pub stats: bool,
+    /// Target-net layout for `--stats`: `cifar` (3x32x32, C = 36, L = 20) or
+    /// `imagenet` (3x224x224, C = 48, L = 14).
+    #[arg(long, default_value = "cifar")]
+    pub layout: String,
+    /// Initial channels C for `--stats` (default: the layout's).
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells L for `--stats` (default: the layout's).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Classes for `--stats` (default: 10 for cifar, 1000 for imagenet).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Image `CxHxW` for `--stats` (default: the layout's).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// With `--stats`: JSON with `params` and `flops` as plain numbers.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn stats(genotype: &Genotype, args: &ShowArgs) -> Result<String, CliError> {
+    let layout: TargetLayout = args
+        .layout
+        .parse()
+        .map_err(|e: entrannas_cell::TargetError| CliError::Usage(e.to_string()))?;
+    let mut spec = match layout {
+        TargetLayout::Cifar => TargetNetSpec::cifar(args.classes.unwrap_or(10)),
+        TargetLayout::Imagenet => TargetNetSpec::imagenet(args.classes.unwrap_or(1000)),
+    };
+    if let Some(image) = &args.image {
+        let dims: Vec<usize> = image
+            .split('x')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                CliError::Usage(format!(
+                    "invalid --image `{image}`; expected CxHxW, for example 1x28x28"
+                ))
+            })?;
+        let [c, h, w] = dims[..] else {
+            return Err(CliError::Usage(format!(
+                "invalid --image `{image}`; expected CxHxW, for example 1x28x28"
+            )));
+        };
+        spec = TargetNetSpec::for_shape(layout, [c, h, w], spec.classes);
+    }
+    if let Some(c) = args.channels {
+        spec = spec.with_channels(c);
+    }
+    if let Some(l) = args.layers {
+        spec = spec.with_layers(l);
+    }
+    let cost = target_net_cost(genotype, &spec, &OpRegistry::default())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let stats = genotype.stats();
+    Ok(if args.json {
+        serde_json::json!({
+            "params": cost.params,
+            "flops": cost.flops,
+            "auxiliary_params": cost.auxiliary_params,
+            "layout": layout.name(),
+            "channels": spec.channels,
+            "layers": spec.layers,
+            "classes": spec.classes,
+            "image": spec.input_shape(),
+            "normal_connections": stats.normal.connections,
+            "reduce_connections": stats.reduce.connections,
+        })
+        .to_string()
+    } else {
+        format!(
+            "{} layout, C = {}, L = {}, {} classes, input {:?}\nparameters: {} ({:.2} M, auxiliary head excluded; head: {})\nmultiply-adds: {} ({:.1} M)\nconnections: normal {}, reduce {}",
+            layout.name(),
+            spec.channels,
+            spec.layers,
+            spec.classes,
+            spec.input_shape(),
+            cost.params,
+            cost.params as f64 / 1e6,
+            cost.auxiliary_params,
+            cost.flops,
+            cost.flops as f64 / 1e6,
+            stats.normal.connections,
+            stats.reduce.connections
+        )
+    })
 }
 
 /// Reads a genotype file, or a built-in genotype by name, and checks its op names.
@@ -53,6 +146,9 @@ pub fn load_genotype(what: &str) -> Result<Genotype, CliError> {
 /// Runs `entrannas show`.
 pub fn run(args: ShowArgs) -> Result<(), CliError> {
     let genotype = load_genotype(&args.genotype)?;
+    if args.stats {
+        return super::emit(args.out.as_deref(), &stats(&genotype, &args)?);
+    }
     let text = match args.format {
         Format::Svg => genotype_svg(&genotype),
         Format::Dot => genotype_dot(&genotype),

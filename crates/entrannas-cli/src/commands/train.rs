@@ -1,0 +1,298 @@
+//! `entrannas train`: train the target-net of a genotype from scratch; `entrannas eval`:
+//! evaluate a trained checkpoint.
+
+use std::path::PathBuf;
+
+use burn::config::Config;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use entrannas_cell::TargetLayout;
+use entrannas_data::OpenedDataset;
+use entrannas_eval::{RunDir, TrainConfig, TrainJob, evaluate, load_for_inference};
+
+use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::error::CliError;
+use crate::progress::{EpochBar, TrainProgress};
+
+/// Arguments of `entrannas train`. Flags override `--config`, which overrides the
+/// layout's paper defaults.
+#[derive(Args, Debug, Default)]
+pub struct TrainArgs {
+    /// A genotype file (JSON or DARTS text; a search's `genotype.json`) or a built-in
+    /// name: darts_v1, darts_v2, pc_darts.
+    pub genotype: Option<String>,
+    /// A training config (JSON, as a run's `config.json`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the training in this run directory from its `last/` checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "genotype"])]
+    pub resume: Option<PathBuf>,
+    /// Run directory (default: `runs/train-<UTC timestamp>`); with `--runs N`, the
+    /// directory of `run-0` ... `run-{N-1}` and `summary.json`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Overwrite a run directory that already holds a run.
+    #[arg(long)]
+    pub force: bool,
+    /// Train N times with seeds seed, seed+1, ... and report mean and std of the final
+    /// test error.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// `cifar` (default) or `imagenet`: the paper's defaults of that setting.
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// Dataset: embedded (default unless `--config` names one), fashion-mnist, mnist,
+    /// cifar10, cifar100, folder.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset directory.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells L.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Drop-path probability at the end of training.
+    #[arg(long)]
+    pub drop_path: Option<f64>,
+    /// Cutout length; 0 turns it off.
+    #[arg(long)]
+    pub cutout: Option<usize>,
+    /// Turn the auxiliary head off.
+    #[arg(long)]
+    pub no_auxiliary: bool,
+    /// Seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop each epoch after this many steps.
+    #[arg(long)]
+    pub steps_per_epoch: Option<usize>,
+    /// Evaluate on at most this many test images per epoch.
+    #[arg(long)]
+    pub eval_limit: Option<usize>,
+}
+
+fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
+    let mut c = match (&args.config, args.layout.as_deref()) {
+        (Some(path), _) => TrainConfig::load(path).map_err(|e| {
+            CliError::Usage(format!(
+                "cannot read training config {}: {e}",
+                path.display()
+            ))
+        })?,
+        (None, None | Some("cifar")) => TrainConfig::cifar(),
+        (None, Some("imagenet")) => TrainConfig::imagenet(),
+        (None, Some(other)) => {
+            return Err(CliError::Usage(format!(
+                "invalid layout `{other}`; valid: cifar, imagenet"
+            )));
+        }
+    };
+    if args.config.is_none() && args.dataset.is_none() {
+        // Like `search`, work out of the box: the embedded Fashion-MNIST subset.
+        c.dataset = "embedded".into();
+    }
+    if let Some(layout) = args.layout.as_deref() {
+        c.layout = layout
+            .parse::<TargetLayout>()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
+    }
+    set!(
+        dataset, channels, layers, epochs, batch_size, lr, drop_path, seed
+    );
+    macro_rules! set_option {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
+    }
+    set_option!(data_dir, steps_per_epoch, eval_limit);
+    if let Some(cutout) = args.cutout {
+        c.cutout = (cutout > 0).then_some(cutout);
+    }
+    if args.no_auxiliary {
+        c.auxiliary = false;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+struct TrainTask {
+    job: TrainJob,
+    data: OpenedDataset,
+    out: PathBuf,
+    resume: bool,
+    force: bool,
+    runs: usize,
+}
+
+impl BackendTask for TrainTask {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+        let mut progress = TrainProgress(EpochBar::new());
+        eprintln!(
+            "train: {} layout, C = {}, L = {}, {} epochs on {} ({label}); output in {}",
+            self.job.config.layout,
+            self.job.config.channels,
+            self.job.config.layers,
+            self.job.config.epochs,
+            self.data.info.name,
+            self.out.display()
+        );
+        if self.runs > 1 {
+            let outcome = self.job.run_repeated::<B>(
+                &self.data,
+                &self.out,
+                self.runs,
+                self.force,
+                &mut progress,
+                &device,
+            )?;
+            println!(
+                "final test error over {} runs: {:.2} +- {:.2} % ({} params, {} multiply-adds)",
+                self.runs,
+                100.0 * outcome.mean_error,
+                100.0 * outcome.std_error,
+                outcome.cost.params,
+                outcome.cost.flops
+            );
+            return Ok(());
+        }
+        let outcome = if self.resume {
+            TrainJob::resume::<B>(
+                &RunDir::open(&self.out)?,
+                &self.job.registry,
+                &self.data,
+                &mut progress,
+                &device,
+            )?
+        } else {
+            let run = RunDir::create(&self.out, self.force)?;
+            self.job
+                .run::<B>(&self.data, &run, &mut progress, &device)?
+        };
+        println!(
+            "final test error {:.2} % after {} epochs; checkpoints in {}",
+            100.0 * outcome.final_test_error(),
+            outcome.history.len(),
+            self.out.display()
+        );
+        Ok(())
+    }
+}
+
+/// Runs `entrannas train`.
+pub fn run(args: TrainArgs) -> Result<(), CliError> {
+    let device: DeviceSpec = args
+        .device
+        .as_deref()
+        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    let (job, out, resume) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            (
+                TrainJob::new(run.config()?, run.genotype()?),
+                dir.clone(),
+                true,
+            )
+        }
+        None => {
+            let what = args.genotype.as_deref().ok_or_else(|| {
+                CliError::Usage(
+                    "give a genotype (file or built-in name) or --resume RUN_DIR".into(),
+                )
+            })?;
+            let genotype = super::show::load_genotype(what)?;
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| super::search::default_run_dir("train-"));
+            (TrainJob::new(config(&args)?, genotype), out, false)
+        }
+    };
+    let data = job.config.open_dataset()?;
+    dispatch(
+        &device,
+        TrainTask {
+            job,
+            data,
+            out,
+            resume,
+            force: args.force,
+            runs: args.runs,
+        },
+    )?
+}
+
+/// Arguments of `entrannas eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A training run directory (its `last/` checkpoint) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Dataset to evaluate on (default: the one it was trained on).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset directory.
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Device.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+struct EvalTask(EvalArgs);
+
+impl BackendTask for EvalTask {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+        let args = self.0;
+        let loaded = load_for_inference::<B::InnerBackend>(&args.checkpoint, &device)?;
+        let mut config = loaded.config.clone();
+        if let Some(d) = args.dataset {
+            config.dataset = d;
+        }
+        if args.data_dir.is_some() {
+            config.data_dir = args.data_dir;
+        }
+        let data = config.open_dataset()?;
+        let (loss, accuracy) = evaluate(&loaded.net, &data.test_dataset(), args.batch_size)?;
+        println!(
+            "{}: test loss {loss:.4}, accuracy {:.2} %, error {:.2} % on {} ({label}); at the end of training: accuracy {:.2} %",
+            loaded.checkpoint.display(),
+            100.0 * accuracy,
+            100.0 * (1.0 - accuracy),
+            data.info.name,
+            100.0 * loaded.state.test_accuracy
+        );
+        Ok(())
+    }
+}
+
+/// Runs `entrannas eval`.
+pub fn run_eval(args: EvalArgs) -> Result<(), CliError> {
+    let device: DeviceSpec = args
+        .device
+        .as_deref()
+        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    dispatch(&device, EvalTask(args))?
+}
