@@ -19,6 +19,9 @@ pub enum CliError {
     /// A training or evaluation failed.
     #[error(transparent)]
     Eval(#[from] entrannas_eval::EvalError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] entrannas_report::ReportError),
     /// A dataset could not be read.
     #[error(transparent)]
     Data(#[from] entrannas_data::DataError),

@@ -34,6 +34,10 @@ enum Command {
     Eval(commands::train::EvalArgs),
     /// Validate a dataset and print its splits, classes, shape and normalization.
     Data(commands::data::DataArgs),
+    /// Write report.html (and evolution.html for a search) into a run directory.
+    Report(commands::report::ReportArgs),
+    /// Time the paper's Table 2 ladder (DARTS -> EnTranNAS components, DST) on a device.
+    Bench(commands::bench::BenchArgs),
     /// List the compiled backends and the devices they can open.
     Info,
 }
@@ -46,6 +50,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Data(args) => commands::data::run(args),
         Command::Train(args) => commands::train::run(*args),
         Command::Eval(args) => commands::train::run_eval(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Info => commands::info::run(),
     }
 }

@@ -141,6 +141,7 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let out = entrannas(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(Path::new(&train).join("last/model.mpk").is_file());
+    assert!(Path::new(&train).join("report.html").is_file());
 
     let out = entrannas(&["eval", "--checkpoint", train.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -241,6 +241,9 @@ impl BackendTask for SearchTask {
             100.0 * outcome.selection.supernet_accuracy,
             self.run.path().join("genotype.json").display()
         );
+        for file in super::report::write(self.run.path())? {
+            eprintln!("report: {}", file.display());
+        }
         println!("{}", best.genotype.to_darts_text());
         Ok(())
     }

@@ -68,21 +68,7 @@ fn stats(genotype: &Genotype, args: &ShowArgs) -> Result<String, CliError> {
         TargetLayout::Imagenet => TargetNetSpec::imagenet(args.classes.unwrap_or(1000)),
     };
     if let Some(image) = &args.image {
-        let dims: Vec<usize> = image
-            .split('x')
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                CliError::Usage(format!(
-                    "invalid --image `{image}`; expected CxHxW, for example 1x28x28"
-                ))
-            })?;
-        let [c, h, w] = dims[..] else {
-            return Err(CliError::Usage(format!(
-                "invalid --image `{image}`; expected CxHxW, for example 1x28x28"
-            )));
-        };
-        spec = TargetNetSpec::for_shape(layout, [c, h, w], spec.classes);
+        spec = TargetNetSpec::for_shape(layout, super::parse_image(image)?, spec.classes);
     }
     if let Some(c) = args.channels {
         spec = spec.with_channels(c);

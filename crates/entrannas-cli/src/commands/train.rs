@@ -186,6 +186,9 @@ impl BackendTask for TrainTask {
             self.job
                 .run::<B>(&self.data, &run, &mut progress, &device)?
         };
+        for file in super::report::write(&self.out)? {
+            eprintln!("report: {}", file.display());
+        }
         println!(
             "final test error {:.2} % after {} epochs; checkpoints in {}",
             100.0 * outcome.final_test_error(),

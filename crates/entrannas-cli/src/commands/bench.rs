@@ -1,0 +1,133 @@
+//! `entrannas bench`: the paper's Table 2 ladder (DARTS, + Engine/Transit, + feature
+//! sharing, + bottleneck, DST dense and sparse) on any device.
+
+use std::path::PathBuf;
+
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use entrannas_search::StemLayout;
+use entrannas_search::bench::{
+    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, ProcessPeakRss, Rung, run_ladder, table,
+};
+
+use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::error::CliError;
+
+/// Arguments of `entrannas bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Batch sizes, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub batch_sizes: Vec<usize>,
+    /// Timed iterations (one architecture step and one weight step each).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed iterations after the first (which is timed on its own).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Initial channels C.
+    #[arg(long, default_value_t = 16)]
+    pub channels: usize,
+    /// Cells L.
+    #[arg(long, default_value_t = 8)]
+    pub layers: usize,
+    /// Image `CxHxW` of the random data.
+    #[arg(long, default_value = "3x32x32")]
+    pub image: String,
+    /// Classes of the random data.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Rungs to run, comma separated (default: all): darts, engine-transit, sharing,
+    /// bottleneck, dst-dense, dst-sparse.
+    #[arg(long, value_delimiter = ',')]
+    pub rungs: Vec<String>,
+    /// Also write the rows as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Seed of the initialisation and the random data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+struct BenchTask(BenchConfig, Option<PathBuf>);
+
+impl BackendTask for BenchTask {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+        let BenchTask(config, json) = self;
+        eprintln!(
+            "bench on {label}: batch sizes {:?}, {} timed steps",
+            config.batch_sizes, config.steps
+        );
+        // Process peak RSS measures the CPU backends' memory; GPU memory lives elsewhere.
+        let mut cpu_probe = ProcessPeakRss::new();
+        let mut none = NoMemoryProbe;
+        let probe: &mut dyn MemoryProbe =
+            if label.starts_with("flex") || label.starts_with("ndarray") {
+                &mut cpu_probe
+            } else {
+                &mut none
+            };
+        let mut on_row = |row: &BenchRow| {
+            eprintln!(
+                "  {} batch {}: {}",
+                row.rung.label(),
+                row.batch_size,
+                match &row.error {
+                    Some(e) => format!("failed: {e}"),
+                    None => format!(
+                        "{:.3} s/step (first step {:.2} s)",
+                        row.median_step_seconds.unwrap_or(f64::NAN),
+                        row.first_step_seconds.unwrap_or(f64::NAN)
+                    ),
+                }
+            );
+        };
+        let rows = run_ladder::<B>(&config, &device, probe, &mut on_row)?;
+        println!("device: {label}\n{}", table(&rows));
+        if let Some(path) = json {
+            let text =
+                serde_json::to_string_pretty(&serde_json::json!({ "device": label, "rows": rows }))
+                    .expect("rows serialise");
+            super::emit(Some(&path), &text)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `entrannas bench`.
+pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    let device: DeviceSpec = args
+        .device
+        .as_deref()
+        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    let image = super::parse_image(&args.image)?;
+    let mut config = BenchConfig {
+        batch_sizes: args.batch_sizes.clone(),
+        steps: args.steps,
+        warmup: args.warmup,
+        channels: args.channels,
+        layers: args.layers,
+        image,
+        classes: args.classes,
+        seed: args.seed,
+        stem: if image[1] >= 128 {
+            StemLayout::Imagenet
+        } else {
+            StemLayout::Cifar
+        },
+        ..BenchConfig::default()
+    };
+    if !args.rungs.is_empty() {
+        config.rungs = args
+            .rungs
+            .iter()
+            .map(|r| r.parse::<Rung>())
+            .collect::<Result<_, _>>()?;
+    }
+    dispatch(&device, BenchTask(config, args.json))?
+}
