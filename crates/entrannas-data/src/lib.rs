@@ -41,6 +41,7 @@ pub mod idx;
 pub mod images;
 pub mod kind;
 mod open;
+pub mod prefetch;
 pub mod split;
 pub mod summary;
 
@@ -56,5 +57,6 @@ pub use folder::{FolderImages, FolderOptions};
 pub use images::{ImageSource, InMemoryImages, RawImage};
 pub use kind::{DatasetInfo, DatasetKind};
 pub use open::{DEFAULT_FASHION_MNIST_DIR, OpenOptions, OpenedDataset, SearchData, open};
+pub use prefetch::{Prefetch, epoch_order};
 pub use split::{SearchSplit, balanced_split};
 pub use summary::{DataSummary, SplitSummary};

@@ -30,7 +30,6 @@
 
 #![warn(missing_docs)]
 
-pub mod batches;
 pub mod config;
 mod error;
 pub mod net;
@@ -47,6 +46,4 @@ pub use run::{
     CheckpointState, LoadedNet, RepeatedOutcome, RunDir, TrainJob, TrainOutcome,
     load_for_inference, load_for_inference_with,
 };
-pub use train::{
-    EpochRecord, StepProgress, TargetOptimizer, TrainObserver, Trainer, clip_global_norm, evaluate,
-};
+pub use train::{EpochRecord, StepProgress, TargetOptimizer, TrainObserver, Trainer, evaluate};

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -20,12 +20,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::augment::mix_seed;
-use entrannas_data::{DatasetInfo, ImageDataset, OpenedDataset};
+use entrannas_data::{DatasetInfo, ImageDataset, OpenedDataset, Prefetch, epoch_order};
 use entrannas_ops::OpRegistry;
+use entrannas_ops::clip_global_norm;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
-use crate::batches::{Prefetch, shuffled};
 use crate::config::TrainConfig;
 use crate::net::TargetNet;
 
@@ -203,9 +203,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let steps = config
             .steps_per_epoch
             .map_or(available, |s| s.min(available));
-        let mut order = shuffled(train.len(), config.seed, epoch);
+        let mut order = epoch_order(train.len(), config.seed, epoch, true);
         order.truncate(steps * batch);
-        let batches = Prefetch::start(train.with_epoch(epoch as u64), order, batch);
+        let batches = Prefetch::start(train, order, batch, epoch);
         B::seed(
             &self.device,
             mix_seed(&[config.seed, epoch as u64, DROP_PATH_SALT]),
@@ -296,7 +296,12 @@ pub fn evaluate<B: Backend>(
     }
     let device = net.classifier.weight.device();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let batches = Prefetch::start(dataset.clone(), (0..dataset.len()).collect(), batch_size);
+    let batches = Prefetch::start(
+        dataset,
+        (0..dataset.len()).collect(),
+        batch_size,
+        dataset.epoch() as usize,
+    );
     let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
     let mut correct = loss_sum.clone();
     let mut total = 0usize;
@@ -319,64 +324,6 @@ fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
 fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
     let [n, _] = logits.dims();
     logits.argmax(1).reshape([n]).equal(targets).float().sum()
-}
-
-/// Scales all gradients of `module` so that their global L2 norm is at most
-/// `max_norm`, as PyTorch's `clip_grad_norm_` (burn's own clipping is per tensor).
-/// The scale stays on the device: no read-back.
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: &M,
-    mut grads: GradientsParams,
-    max_norm: f64,
-) -> GradientsParams {
-    struct SquaredNorm<'a, B: AutodiffBackend> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<B::InnerBackend, 1>>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                let s = g.square().sum();
-                self.total = Some(match self.total.take() {
-                    Some(t) => t + s,
-                    None => s,
-                });
-            }
-        }
-    }
-    struct Scale<'a, B: AutodiffBackend> {
-        grads: &'a mut GradientsParams,
-        factor: Tensor<B::InnerBackend, 1>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                let factor = self.factor.clone().reshape([1; D]);
-                self.grads
-                    .register::<B::InnerBackend, D>(param.id, g * factor);
-            }
-        }
-    }
-    let mut norm = SquaredNorm::<B> {
-        grads: &grads,
-        total: None,
-    };
-    module.visit(&mut norm);
-    let Some(total) = norm.total else {
-        return grads;
-    };
-    // PyTorch: max_norm / (norm + 1e-6), capped at 1.
-    let factor = total
-        .sqrt()
-        .add_scalar(1e-6)
-        .recip()
-        .mul_scalar(max_norm)
-        .clamp_max(1.0);
-    module.visit(&mut Scale::<B> {
-        grads: &mut grads,
-        factor,
-    });
-    grads
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! its own through [`OpRegistry::register`].
 
 mod error;
+pub mod grad;
 pub mod kind;
 pub mod module;
 pub mod norm;
@@ -15,6 +16,7 @@ pub mod registry;
 pub mod spec;
 
 pub use error::OpsError;
+pub use grad::clip_global_norm;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
 pub use norm::BatchNorm2d;

@@ -1,6 +1,5 @@
 //! The EnTranNAS super-net and its first-order bi-level search.
 
-pub mod batches;
 pub mod bench;
 pub mod config;
 mod error;

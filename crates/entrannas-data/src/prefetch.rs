@@ -6,11 +6,11 @@
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread;
 
+use crate::augment::mix_seed;
+use crate::{ImageBatch, ImageBatcher, ImageDataset, ImageItem};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::Backend;
-use entrannas_data::augment::mix_seed;
-use entrannas_data::{ImageBatch, ImageBatcher, ImageDataset, ImageItem};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
