@@ -125,6 +125,10 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let out = entrannas(&args);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // Flags are not silently dropped on a resumed run.
+    let out = entrannas(&["search", "--resume", search_str, "--epochs", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("config.json"), "{}", stderr(&out));
     // Resuming a finished search reports it again.
     let out = entrannas(&["search", "--resume", search_str]);
     assert!(out.status.success(), "{}", stderr(&out));

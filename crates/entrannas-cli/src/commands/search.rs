@@ -94,6 +94,36 @@ pub struct SearchArgs {
     pub eval_limit: Option<usize>,
 }
 
+impl SearchArgs {
+    /// Whether any flag that changes the configuration was given.
+    fn overrides_config(&self) -> bool {
+        let options = [
+            self.method.is_some(),
+            self.space.is_some(),
+            self.engine.is_some(),
+            self.bottleneck.is_some(),
+            self.no_sharing,
+            self.lambda.is_some(),
+            self.epochs.is_some(),
+            self.batch_size.is_some(),
+            self.lr.is_some(),
+            self.arch_lr.is_some(),
+            self.channels.is_some(),
+            self.layers.is_some(),
+            self.nodes.is_some(),
+            self.max_skip.is_some(),
+            self.seed.is_some(),
+            self.dataset.is_some(),
+            self.data_dir.is_some(),
+            self.steps_per_epoch.is_some(),
+            self.eval_limit.is_some(),
+            self.out.is_some(),
+            self.force,
+        ];
+        options.into_iter().any(|o| o)
+    }
+}
+
 fn parse<T: std::str::FromStr<Err = SearchError>>(
     value: &Option<String>,
 ) -> Result<Option<T>, CliError> {
@@ -256,6 +286,12 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         .as_deref()
         .map_or(Ok(DeviceSpec::default()), str::parse)?;
     let (config, run, resume) = match &args.resume {
+        Some(dir) if args.overrides_config() => {
+            return Err(CliError::Usage(format!(
+                "--resume continues {} with its own config.json; search flags are not applied to a resumed run (edit that file instead)",
+                dir.display()
+            )));
+        }
         Some(dir) => {
             let run = RunDir::open(dir)?;
             (run.config()?, run, true)

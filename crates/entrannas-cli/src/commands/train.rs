@@ -86,6 +86,32 @@ pub struct TrainArgs {
     pub eval_limit: Option<usize>,
 }
 
+impl TrainArgs {
+    /// Whether any flag that changes the configuration or the output was given.
+    fn overrides_config(&self) -> bool {
+        let options = [
+            self.out.is_some(),
+            self.force,
+            self.runs != 1,
+            self.layout.is_some(),
+            self.dataset.is_some(),
+            self.data_dir.is_some(),
+            self.channels.is_some(),
+            self.layers.is_some(),
+            self.epochs.is_some(),
+            self.batch_size.is_some(),
+            self.lr.is_some(),
+            self.drop_path.is_some(),
+            self.cutout.is_some(),
+            self.no_auxiliary,
+            self.seed.is_some(),
+            self.steps_per_epoch.is_some(),
+            self.eval_limit.is_some(),
+        ];
+        options.into_iter().any(|o| o)
+    }
+}
+
 fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
     let mut c = match (&args.config, args.layout.as_deref()) {
         (Some(path), _) => TrainConfig::load(path).map_err(|e| {
@@ -206,6 +232,12 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         .as_deref()
         .map_or(Ok(DeviceSpec::default()), str::parse)?;
     let (job, out, resume) = match &args.resume {
+        Some(dir) if args.overrides_config() => {
+            return Err(CliError::Usage(format!(
+                "--resume continues {} with its own config.json; training flags are not applied to a resumed run (edit that file instead)",
+                dir.display()
+            )));
+        }
         Some(dir) => {
             let run = RunDir::open(dir)?;
             (
