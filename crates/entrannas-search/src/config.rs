@@ -73,6 +73,10 @@ pub struct SearchConfig {
     pub tau0: Option<f64>,
     /// Temperature factor per epoch; `None` takes the method's (0.923, DARTS 1.0).
     pub tau_factor: Option<f64>,
+    /// Temperature wanted at the last epoch. When set, it replaces `tau_factor`: the
+    /// factor becomes `(tau_final / tau0)^(1 / (epochs - 1))`, so a short search anneals
+    /// as far as the paper's 50 epochs do (5.0 x 0.923^49 ~= 0.1).
+    pub tau_final: Option<f64>,
     /// DST sparsity weight `lambda` (Eq. 11).
     #[config(default = 0.1)]
     pub lambda: f64,
@@ -114,10 +118,13 @@ impl SearchConfig {
     /// The temperature schedule: explicit values, else the method's.
     pub fn schedule(&self) -> entrannas_relax::TemperatureSchedule {
         let default = self.method.default_schedule();
-        entrannas_relax::TemperatureSchedule::new(
-            self.tau0.unwrap_or(default.initial),
-            self.tau_factor.unwrap_or(default.factor),
-        )
+        let initial = self.tau0.unwrap_or(default.initial);
+        let factor = match self.tau_final {
+            Some(last) if self.epochs > 1 => (last / initial).powf(1.0 / (self.epochs - 1) as f64),
+            Some(_) => 1.0,
+            None => self.tau_factor.unwrap_or(default.factor),
+        };
+        entrannas_relax::TemperatureSchedule::new(initial, factor)
     }
 
     /// The weight learning rate of `epoch` (cosine annealing per epoch, as DARTS).
@@ -169,6 +176,11 @@ impl SearchConfig {
         if self.bottleneck == Some(0) {
             return bad("bottleneck ratio must be at least 1".into());
         }
+        if let Some(last) = self.tau_final
+            && !(last.is_finite() && last > 0.0)
+        {
+            return bad(format!("final temperature must be positive, got {last}"));
+        }
         let schedule = self.schedule();
         if !(schedule.initial > 0.0 && schedule.factor > 0.0) {
             return bad(format!("temperature must stay positive, got {schedule:?}"));
@@ -185,5 +197,36 @@ impl SearchConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn final_temperature_sets_the_factor_for_the_epoch_count() {
+        let mut c = SearchConfig::new().with_epochs(5).with_tau_final(Some(0.1));
+        let s = c.schedule();
+        assert_eq!(s.at_epoch(0), 5.0);
+        assert_relative_eq!(s.at_epoch(4), 0.1, max_relative = 1e-12);
+        // One epoch: no annealing at all.
+        c.epochs = 1;
+        assert_eq!(c.schedule().factor, 1.0);
+        // Without it the paper's factor applies.
+        c.tau_final = None;
+        assert_eq!(c.schedule().factor, 0.923);
+    }
+
+    #[test]
+    fn a_non_positive_final_temperature_is_rejected() {
+        let c = SearchConfig::new().with_tau_final(Some(0.0));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("final temperature")
+        );
     }
 }
