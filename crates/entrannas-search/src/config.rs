@@ -92,6 +92,9 @@ pub struct SearchConfig {
     /// architecture.
     #[config(default = 0.5)]
     pub train_portion: f64,
+    /// Fraction of the training set that trains the architecture; `None` takes the
+    /// rest, `1 - train_portion` (the paper's ImageNet search: 0.1 and 0.1).
+    pub val_portion: Option<f64>,
     /// Seed of everything: split, shuffles, augmentation, initialisation.
     #[config(default = 2)]
     pub seed: u64,
@@ -170,6 +173,14 @@ impl SearchConfig {
         if !(self.train_portion > 0.0 && self.train_portion < 1.0) {
             return bad(format!(
                 "train portion must be in (0, 1), got {}",
+                self.train_portion
+            ));
+        }
+        if let Some(v) = self.val_portion
+            && !(v > 0.0 && self.train_portion + v <= 1.0 + 1e-9)
+        {
+            return bad(format!(
+                "val portion must be positive with train + val portions at most 1, got {} + {v}",
                 self.train_portion
             ));
         }

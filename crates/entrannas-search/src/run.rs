@@ -343,7 +343,7 @@ pub fn run_search<B: AutodiffBackend>(
     };
     let split = SearchSplit {
         train_portion: config.train_portion,
-        val_portion: None,
+        val_portion: config.val_portion,
         seed: config.seed,
     };
     let search = data.search_split(&split)?;
