@@ -159,9 +159,16 @@ impl<B: Backend> TargetCell<B> {
 }
 
 impl<B: Backend> TargetNet<B> {
-    /// Builds the net laid out by `plan`, with fresh weights (drawn from the backend's
-    /// generator: seed it first for a reproducible net).
+    /// Builds the net laid out by `plan`, with fresh weights drawn at once from the
+    /// backend's generator (seed it first for a reproducible net).
     pub fn new(plan: &TargetPlan, device: &B::Device) -> Self {
+        let net = Self::lazy(plan, device);
+        entrannas_ops::materialize(&net);
+        net
+    }
+
+    /// The net with burn's lazy parameters, drawn on first use.
+    fn lazy(plan: &TargetPlan, device: &B::Device) -> Self {
         let auxiliary = plan.auxiliary.as_ref().map(|aux| AuxiliaryHead {
             features: Op::new(&aux.features, device),
             classifier: LinearConfig::new(aux.channels, plan.classes).init(device),

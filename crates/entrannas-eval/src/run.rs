@@ -581,7 +581,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "intermittent: a resumed run sometimes ends with a training loss 2.5% off the uninterrupted one; cause not found yet (issue 7 note)"]
     fn a_resumed_training_ends_like_an_uninterrupted_one() {
         let _turn = seeded();
         let data = toy_data();
@@ -609,9 +608,11 @@ mod tests {
         .unwrap();
 
         assert_eq!(resumed.history.len(), 3);
-        // Multi-threaded CPU kernels may sum in another order from run to run, so
-        // metrics agree to float32 rounding rather than bit for bit; a resume bug (a
-        // lost optimizer state, a wrong schedule position) moves them far more.
+        // Weights are drawn eagerly at construction and every epoch reseeds drop-path,
+        // so the resumed epochs compute what the uninterrupted ones did; the tolerance
+        // only allows float32 summation-order noise of multi-threaded CPU kernels. A
+        // resume bug (a lost optimizer state, a wrong schedule position, weights drawn
+        // later from a reseeded generator) moves the metrics by percents.
         for (a, b) in full.history.iter().zip(&resumed.history) {
             for (x, y) in [
                 (a.train_loss, b.train_loss),
@@ -619,14 +620,14 @@ mod tests {
                 (a.test_loss, b.test_loss),
                 (a.test_accuracy, b.test_accuracy),
             ] {
-                approx::assert_relative_eq!(x, y, epsilon = 1e-4, max_relative = 1e-2);
+                approx::assert_relative_eq!(x, y, epsilon = 1e-6, max_relative = 1e-5);
             }
         }
         let device = Default::default();
         let a = load_for_inference::<Inner>(straight.path(), &device).unwrap();
         let b = load_for_inference::<Inner>(interrupted.path(), &device).unwrap();
         for (x, y) in logits(&a.net).into_iter().zip(logits(&b.net)) {
-            approx::assert_relative_eq!(x, y, epsilon = 1e-3, max_relative = 1e-2);
+            approx::assert_relative_eq!(x, y, epsilon = 1e-5, max_relative = 1e-4);
         }
         assert_eq!(b.state.epochs_done, 3);
     }

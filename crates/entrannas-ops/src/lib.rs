@@ -8,6 +8,7 @@
 
 mod error;
 pub mod grad;
+pub mod init;
 pub mod kind;
 pub mod module;
 pub mod norm;
@@ -17,6 +18,7 @@ pub mod spec;
 
 pub use error::OpsError;
 pub use grad::clip_global_norm;
+pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
 pub use norm::BatchNorm2d;

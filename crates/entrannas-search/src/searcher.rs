@@ -200,6 +200,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         B::seed(device, config.seed);
         let net_config = config.supernet(info.channels, info.classes);
         let net = net_config.init(&OpRegistry::default(), device)?;
+        // Every weight now, not when the derivation first selects its op.
+        entrannas_ops::materialize(&net);
         let topology = net_config.topology;
         let ops = config.ops();
         let arch = ArchParamsConfig::new(topology, ops.len())
