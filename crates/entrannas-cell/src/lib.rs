@@ -30,7 +30,9 @@ pub use genotype::{
 pub use topology::CellTopology;
 
 pub mod search_cell;
-pub use search_cell::{CellError, CellInput, CellPlan, SearchCell, SearchCellConfig};
+pub use search_cell::{
+    CellError, CellInput, CellPlan, OpCount, SearchCell, SearchCellConfig, count_op_evaluations,
+};
 
 pub mod target;
 pub use target::{

@@ -15,6 +15,17 @@
 //! every edge has its own candidates, as in DARTS. With a **bottleneck** (ratio `r`),
 //! each source node is reduced by a 1x1 ReLU-Conv-BN to `C / r` channels before its
 //! candidates, and each intermediate node's sum is recovered to `C` channels.
+//!
+//! **Counting.** Every forward counts the work it does in an [`OpCount`]:
+//! [`SearchCell::forward_engine_counted`] and [`SearchCell::forward_transit_counted`]
+//! return it with the output, and [`count_op_evaluations`] adds up the counts of every
+//! cell forward run inside a closure on the current thread, for callers that reach
+//! the cells only through other code (a super-net forward, a whole search step).
+//! The count is a few integer additions per cell forward; the outputs do not depend
+//! on it.
+
+use core::cell::Cell;
+use core::ops::{Add, AddAssign};
 
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -304,6 +315,84 @@ impl SearchCellConfig {
     }
 }
 
+/// The work of cell forward passes, counted as it is done (not derived from a plan).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OpCount {
+    /// Candidate-operation forwards executed. The zero operation is never executed and
+    /// never counted; with feature sharing a `(source, op)` output computed once and
+    /// reused for several target nodes counts once. Preprocessing and bottleneck
+    /// convolutions are not candidates and are not counted.
+    pub evaluations: usize,
+    /// Candidate outputs summed into intermediate nodes (one per `(source, target, op)`
+    /// term; zero-operation terms are skipped and not counted). Without sharing this
+    /// equals [`OpCount::evaluations`]; with sharing it can be larger.
+    pub terms: usize,
+    /// Cell forward passes.
+    pub cells: usize,
+}
+
+impl Add for OpCount {
+    type Output = OpCount;
+
+    fn add(self, other: OpCount) -> OpCount {
+        OpCount {
+            evaluations: self.evaluations + other.evaluations,
+            terms: self.terms + other.terms,
+            cells: self.cells + other.cells,
+        }
+    }
+}
+
+impl AddAssign for OpCount {
+    fn add_assign(&mut self, other: OpCount) {
+        *self = *self + other;
+    }
+}
+
+thread_local! {
+    /// The count of the innermost open [`count_op_evaluations`] scope of this thread.
+    static SCOPE: Cell<Option<OpCount>> = const { Cell::new(None) };
+}
+
+/// Adds a finished cell forward's count to this thread's open scope, if any.
+fn record(count: OpCount) {
+    SCOPE.with(|scope| {
+        if let Some(total) = scope.get() {
+            scope.set(Some(total + count));
+        }
+    });
+}
+
+/// Closes a scope: the inner total is added to the enclosing scope (also when the
+/// closure panics), so nested scopes each see their own work and the outer one all.
+struct ScopeGuard {
+    outer: Option<OpCount>,
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        SCOPE.with(|scope| {
+            let inner = scope.get().unwrap_or_default();
+            scope.set(self.outer.map(|outer| outer + inner));
+        });
+    }
+}
+
+/// Runs `f` and returns its result with the summed [`OpCount`] of every
+/// [`SearchCell`] forward it ran on the current thread (for example a super-net
+/// forward, or a whole search step with its two forward passes). Scopes nest: an
+/// enclosing scope's count includes the inner one's. Forwards run on other threads
+/// are not seen.
+pub fn count_op_evaluations<R>(f: impl FnOnce() -> R) -> (R, OpCount) {
+    let guard = ScopeGuard {
+        outer: SCOPE.with(|scope| scope.replace(Some(OpCount::default()))),
+    };
+    let result = f();
+    let count = SCOPE.with(Cell::get).unwrap_or_default();
+    drop(guard);
+    (result, count)
+}
+
 /// The per-source inputs of a forward pass, reduced through the bottleneck lazily,
 /// with the candidate outputs cached when features are shared.
 struct Frame<'a, B: Backend> {
@@ -311,6 +400,7 @@ struct Frame<'a, B: Backend> {
     states: Vec<Tensor<B, 4>>,
     sources: Vec<Option<Tensor<B, 4>>>,
     shared: Vec<Vec<Option<Tensor<B, 4>>>>,
+    count: OpCount,
 }
 
 impl<'a, B: Backend> Frame<'a, B> {
@@ -335,6 +425,10 @@ impl<'a, B: Backend> Frame<'a, B> {
             states,
             sources: vec![None; nodes],
             shared: vec![vec![None; ops]; nodes],
+            count: OpCount {
+                cells: 1,
+                ..OpCount::default()
+            },
         }
     }
 
@@ -354,21 +448,26 @@ impl<'a, B: Backend> Frame<'a, B> {
         self.sources[i].clone().expect("just computed")
     }
 
-    /// Output of candidate `k` on edge `(i, j)`; `None` for the zero operation.
+    /// Output of candidate `k` on edge `(i, j)`, counted as one term of node `j`;
+    /// `None` for the zero operation.
     fn candidate(&mut self, i: usize, j: usize, k: usize) -> Option<Tensor<B, 4>> {
-        if self.cell.sharing {
+        let out = if self.cell.sharing {
             if self.shared[i][k].is_none() {
                 let op = self.cell.candidates[i][k].as_ref()?;
                 let x = self.source(i);
                 self.shared[i][k] = Some(op.forward(x));
+                self.count.evaluations += 1;
             }
             self.shared[i][k].clone()
         } else {
             let e = self.topology().edge_index(i, j);
             let op = self.cell.candidates[e][k].as_ref()?;
             let x = self.source(i);
+            self.count.evaluations += 1;
             Some(op.forward(x))
-        }
+        };
+        self.count.terms += 1;
+        out
     }
 
     /// Closes node `j` from its summed terms (zeros if none) and records it.
@@ -390,8 +489,12 @@ impl<'a, B: Backend> Frame<'a, B> {
         self.states.push(node);
     }
 
-    fn output(self, concat: &[usize]) -> Tensor<B, 4> {
-        Tensor::cat(concat.iter().map(|&n| self.states[n].clone()).collect(), 1)
+    /// The concatenated output and the forward's count, which is also recorded in
+    /// this thread's open [`count_op_evaluations`] scope.
+    fn output(self, concat: &[usize]) -> (Tensor<B, 4>, OpCount) {
+        record(self.count);
+        let out = Tensor::cat(concat.iter().map(|&n| self.states[n].clone()).collect(), 1);
+        (out, self.count)
     }
 }
 
@@ -425,6 +528,16 @@ impl<B: Backend> SearchCell<B> {
         coefficients: &Tensor<B, 2>,
         active: Option<&CellPlan>,
     ) -> Tensor<B, 4> {
+        self.forward_engine_counted(inputs, coefficients, active).0
+    }
+
+    /// [`SearchCell::forward_engine`], also returning what it computed.
+    pub fn forward_engine_counted(
+        &self,
+        inputs: Vec<Tensor<B, 4>>,
+        coefficients: &Tensor<B, 2>,
+        active: Option<&CellPlan>,
+    ) -> (Tensor<B, 4>, OpCount) {
         let topology = self.topology();
         let ops = self.candidates.first().map_or(0, Vec::len);
         let mut frame = Frame::new(self, inputs);
@@ -451,6 +564,15 @@ impl<B: Backend> SearchCell<B> {
     /// Transit forward: every node is the plain sum of the plan's selected candidates;
     /// nothing else is computed.
     pub fn forward_transit(&self, inputs: Vec<Tensor<B, 4>>, plan: &CellPlan) -> Tensor<B, 4> {
+        self.forward_transit_counted(inputs, plan).0
+    }
+
+    /// [`SearchCell::forward_transit`], also returning what it computed.
+    pub fn forward_transit_counted(
+        &self,
+        inputs: Vec<Tensor<B, 4>>,
+        plan: &CellPlan,
+    ) -> (Tensor<B, 4>, OpCount) {
         let topology = self.topology();
         let mut frame = Frame::new(self, inputs);
         for j in topology.intermediate_nodes() {
@@ -474,6 +596,7 @@ mod tests {
     use burn::backend::{Autodiff, NdArray};
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::TensorData;
+    use burn::tensor::backend::AutodiffBackend;
 
     type B = Autodiff<NdArray<f64>>;
 
@@ -626,24 +749,224 @@ mod tests {
         assert_eq!(cfg.params(&registry).unwrap(), 56 + 5 * 44 + 5 * 8 + 4 * 8);
     }
 
+    /// Deterministic values of shape `dims`, to weight an output before summing it
+    /// (batch-normalised outputs sum to zero whatever the weights).
+    fn probe(dims: [usize; 4], seed: f64) -> Tensor<B, 4> {
+        let values: Vec<f64> = (0..dims.iter().product::<usize>())
+            .map(|i| (i as f64 * 0.53 + seed).cos())
+            .collect();
+        Tensor::from_data(TensorData::new(values, dims), &Default::default())
+    }
+
+    /// The gradient of every trainable float parameter of a module, in visiting order.
+    struct ParamGrads<'a>(&'a <B as AutodiffBackend>::Gradients, Vec<Option<Vec<f64>>>);
+    impl ModuleVisitor<B> for ParamGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            // Batch-norm running statistics are parameters too, never trained.
+            if param.val().is_require_grad() {
+                let grad = param.grad(self.0);
+                self.1
+                    .push(grad.map(|g| g.into_data().to_vec::<f64>().unwrap()));
+            }
+        }
+    }
+
+    /// Output, gradients of the inputs and of every cell parameter after a backward
+    /// pass through `forward`.
+    type Pass = (Vec<f64>, Vec<Vec<f64>>, Vec<Option<Vec<f64>>>);
+
+    fn pass(cell: &SearchCell<B>, forward: impl FnOnce(Vec<Tensor<B, 4>>) -> Tensor<B, 4>) -> Pass {
+        let xs: Vec<Tensor<B, 4>> = inputs().into_iter().map(|x| x.require_grad()).collect();
+        let out = forward(xs.clone());
+        let weight = probe(out.dims(), 0.4);
+        let grads = (out.clone() * weight).sum().backward();
+        let input_grads = xs
+            .iter()
+            .map(|x| x.grad(&grads).unwrap().into_data().to_vec::<f64>().unwrap())
+            .collect();
+        let mut params = ParamGrads(&grads, Vec::new());
+        cell.visit(&mut params);
+        (values(out), input_grads, params.1)
+    }
+
+    /// Asserts two passes agree; a parameter the one pass never touched (no gradient)
+    /// must have an all-zero gradient in the other. Returns how many parameters have a
+    /// non-zero gradient in `a`.
+    fn assert_same_pass(a: &Pass, b: &Pass) -> usize {
+        assert_eq!(a.0.len(), b.0.len());
+        for (x, y) in a.0.iter().zip(&b.0) {
+            assert_relative_eq!(x, y, epsilon = 1e-9);
+        }
+        for (ga, gb) in a.1.iter().zip(&b.1) {
+            for (x, y) in ga.iter().zip(gb) {
+                assert_relative_eq!(x, y, epsilon = 1e-9);
+            }
+        }
+        assert_eq!(a.2.len(), b.2.len());
+        let mut moved = 0;
+        for (ga, gb) in a.2.iter().zip(&b.2) {
+            match (ga, gb) {
+                (Some(ga), Some(gb)) => {
+                    for (x, y) in ga.iter().zip(gb) {
+                        assert_relative_eq!(x, y, epsilon = 1e-9);
+                    }
+                }
+                (Some(g), None) | (None, Some(g)) => assert!(g.iter().all(|v| *v == 0.0)),
+                (None, None) => {}
+            }
+            moved += usize::from(ga.as_ref().is_some_and(|g| g.iter().any(|v| *v != 0.0)));
+        }
+        moved
+    }
+
     #[test]
     fn engine_with_one_hot_coefficients_equals_transit() {
         let registry = OpRegistry::default();
-        for sharing in [true, false] {
-            for bottleneck in [None, Some(2)] {
-                let cfg = config(true, sharing, bottleneck);
-                let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
-                let plan =
-                    CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS).unwrap();
-                let transit = values(cell.forward_transit(inputs(), &plan));
-                let engine = values(cell.forward_engine(inputs(), &one_hot(&plan), None));
-                let dst = values(cell.forward_engine(inputs(), &one_hot(&plan), Some(&plan)));
-                for ((t, e), d) in transit.iter().zip(&engine).zip(&dst) {
-                    assert_relative_eq!(t, e, epsilon = 1e-9);
-                    assert_relative_eq!(t, d, epsilon = 1e-9);
+        for reduction in [false, true] {
+            for sharing in [true, false] {
+                for bottleneck in [None, Some(2)] {
+                    let cfg = config(reduction, sharing, bottleneck);
+                    let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
+                    let plan = CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS)
+                        .unwrap();
+                    let transit = pass(&cell, |x| cell.forward_transit(x, &plan));
+                    let engine = pass(&cell, |x| cell.forward_engine(x, &one_hot(&plan), None));
+                    let dst = pass(&cell, |x| {
+                        cell.forward_engine(x, &one_hot(&plan), Some(&plan))
+                    });
+                    // Values, input gradients and every weight gradient agree.
+                    let moved = assert_same_pass(&transit, &engine);
+                    assert_same_pass(&transit, &dst);
+                    // Preprocessing and the selected candidates (and the bottleneck)
+                    // receive gradients: the comparison is not between empty sets.
+                    assert!(moved >= 2 + 4, "{moved} parameters moved");
+                    // Sanity: a different plan gives a different output.
+                    let mut other = plan.clone();
+                    other.nodes[0][0].1 = 3;
+                    let changed = values(cell.forward_transit(inputs(), &other));
+                    assert!(
+                        changed
+                            .iter()
+                            .zip(&transit.0)
+                            .any(|(a, b)| (a - b).abs() > 1e-6)
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn transit_executes_exactly_the_selected_ops() {
+        let registry = OpRegistry::default();
+        // The genotype has 8 connections; with sharing, (0, sep_conv_3x3) feeds nodes 2
+        // and 4 from one evaluation, so 7 evaluations.
+        for (sharing, evaluations) in [(true, 7), (false, 8)] {
+            let cfg = config(false, sharing, Some(2));
+            let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
+            let plan =
+                CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS).unwrap();
+            let (_, count) = cell.forward_transit_counted(inputs(), &plan);
+            assert_eq!(
+                count,
+                OpCount {
+                    evaluations,
+                    terms: 8,
+                    cells: 1
+                }
+            );
+        }
+        // A `none` connection is never executed, and is not a term.
+        let cfg = config(false, false, None);
+        let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
+        let mut g = genotype();
+        g.nodes[1].push(Connection::new(0, "none"));
+        let plan = CellPlan::from_genotype(&g, &cfg.ops, &CellTopology::DARTS).unwrap();
+        let (_, count) = cell.forward_transit_counted(inputs(), &plan);
+        assert_eq!((count.evaluations, count.terms), (8, 8));
+    }
+
+    #[test]
+    fn shared_features_run_each_source_op_once_per_cell_not_once_per_edge() {
+        let registry = OpRegistry::default();
+        let coefficients = Tensor::<B, 2>::ones([14, 4], &Default::default()).div_scalar(4.0);
+        // 3 candidates besides `none`, 14 edges leaving 5 source nodes.
+        for (sharing, evaluations) in [(true, 5 * 3), (false, 14 * 3)] {
+            for reduction in [false, true] {
+                let cell: SearchCell<B> = config(reduction, sharing, None)
+                    .init(&registry, &Default::default())
+                    .unwrap();
+                let (_, count) = cell.forward_engine_counted(inputs(), &coefficients, None);
+                assert_eq!(
+                    count,
+                    OpCount {
+                        evaluations,
+                        terms: 14 * 3,
+                        cells: 1
+                    }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dst_engine_skips_terms_with_zero_coefficients() {
+        let registry = OpRegistry::default();
+        let cfg = config(false, true, None);
+        let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
+        let plan = CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS).unwrap();
+        // Coefficients that are positive and unequal exactly on the plan's pairs.
+        let t = CellTopology::DARTS;
+        let mut q = vec![0.0; 14 * 4];
+        for (offset, pairs) in plan.nodes.iter().enumerate() {
+            for (n, &(i, k)) in pairs.iter().enumerate() {
+                q[t.edge_index(i, offset + 2) * 4 + k] = 0.3 + 0.2 * n as f64;
+            }
+        }
+        let q = Tensor::<B, 2>::from_data(TensorData::new(q, [14, 4]), &Default::default());
+        let (sparse, sparse_count) = cell.forward_engine_counted(inputs(), &q, Some(&plan));
+        let (dense, dense_count) = cell.forward_engine_counted(inputs(), &q, None);
+        // Only the 8 non-zero terms ran (7 evaluations: one shared output is reused)...
+        assert_eq!((sparse_count.terms, sparse_count.evaluations), (8, 7));
+        assert_eq!(
+            (dense_count.terms, dense_count.evaluations),
+            (14 * 3, 5 * 3)
+        );
+        // ... and the skipped terms contributed nothing.
+        for (a, b) in values(sparse).iter().zip(&values(dense)) {
+            assert_relative_eq!(a, b, epsilon = 1e-9);
+        }
+    }
+
+    #[test]
+    fn counting_scopes_add_up_nested_forwards_on_this_thread() {
+        let registry = OpRegistry::default();
+        let cfg = config(false, true, None);
+        let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
+        let plan = CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS).unwrap();
+        let coefficients = one_hot(&plan);
+        let ((inner, direct), outer) = count_op_evaluations(|| {
+            let (_, engine) = cell.forward_engine_counted(inputs(), &coefficients, None);
+            let (_, inner) = count_op_evaluations(|| {
+                cell.forward_transit(inputs(), &plan);
+                cell.forward_transit(inputs(), &plan);
+            });
+            (inner, engine)
+        });
+        let transit = OpCount {
+            evaluations: 7,
+            terms: 8,
+            cells: 1,
+        };
+        assert_eq!(inner, transit + transit);
+        assert_eq!(direct.evaluations, 15);
+        assert_eq!(outer, direct + inner);
+        // Outside any scope nothing is recorded, and a new scope starts from zero.
+        cell.forward_transit(inputs(), &plan);
+        assert_eq!(count_op_evaluations(|| ()).1, OpCount::default());
+        // A panicking closure closes its scope.
+        let caught = std::panic::catch_unwind(|| count_op_evaluations(|| panic!("inside")));
+        assert!(caught.is_err());
+        assert_eq!(count_op_evaluations(|| ()).1, OpCount::default());
     }
 
     #[test]
