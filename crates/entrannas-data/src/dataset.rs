@@ -10,7 +10,7 @@ use crate::augment::{
     AugmentConfig, Normalization, apply_cutout, cutout_region, hflip, item_rng, normalize, pad_crop,
 };
 use crate::error::DataError;
-use crate::images::{ImageSource, RawImage};
+use crate::images::ImageSource;
 use crate::split::class_counts;
 
 /// One image ready for a batch.
@@ -31,13 +31,13 @@ pub struct ImageItem {
 /// source and the indices are shared.
 ///
 /// # Undecodable files
-/// [`Dataset::get`] cannot return an error, and returning `None` would silently end
-/// burn's data-loader epoch early. When an image file cannot be decoded, `get` therefore
-/// logs a warning naming the file, counts it (see [`ImageDataset::decode_failures`]) and
-/// yields an image of the right shape and label whose normalized pixels are all zero
-/// (every pixel at the channel mean). Call [`ImageDataset::verify`] up front (opening an
-/// image folder does so by default) to turn bad files into errors instead, and
-/// [`ImageDataset::try_get`] to fetch with errors.
+/// Fetching an item whose image file cannot be decoded is an error naming the file:
+/// [`ImageDataset::try_get`] returns it, and burn's [`Dataset::get`] yields it as the
+/// item (`Some(Err(..))`), so no consumer can mistake a bad file for the end of the
+/// data or for an image. When the image folder skips undecodable files
+/// ([`crate::FolderImages::with_skip_undecodable`]), the loader ([`crate::Prefetch`])
+/// leaves such items out of their batch and counts them
+/// ([`ImageDataset::skipped_items`]).
 #[derive(Clone, Debug)]
 pub struct ImageDataset {
     source: ImageSource,
@@ -46,7 +46,7 @@ pub struct ImageDataset {
     augment: Option<AugmentConfig>,
     seed: u64,
     epoch: u64,
-    failures: Arc<AtomicUsize>,
+    skipped: Arc<AtomicUsize>,
 }
 
 impl ImageDataset {
@@ -60,7 +60,7 @@ impl ImageDataset {
             augment: None,
             seed: 0,
             epoch: 0,
-            failures: Arc::new(AtomicUsize::new(0)),
+            skipped: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -133,10 +133,34 @@ impl ImageDataset {
         class_counts(self.source.labels(), &self.indices, classes)
     }
 
-    /// How many fetches so far hit an undecodable file and yielded the fallback image.
-    /// Shared by all clones and epochs of this view.
-    pub fn decode_failures(&self) -> usize {
-        self.failures.load(Ordering::Relaxed)
+    /// Whether loaders leave out items whose file cannot be decoded (an image folder
+    /// told to skip undecodable files) instead of failing.
+    pub fn skips_undecodable(&self) -> bool {
+        match &self.source {
+            ImageSource::Memory(_) => false,
+            ImageSource::Folder(folder) => folder.skips_undecodable(),
+        }
+    }
+
+    /// How many fetches loaders left out so far because the file could not be decoded
+    /// (a bad file counts once per epoch it is met in). Shared by all clones and epochs
+    /// of this view.
+    pub fn skipped_items(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// What a loader does with the error of a fetch: a [`DataError::Decode`] is counted,
+    /// logged and absorbed when this view [skips undecodable
+    /// files](ImageDataset::skips_undecodable); anything else is returned.
+    pub(crate) fn absorb_undecodable(&self, err: DataError) -> Result<(), DataError> {
+        match err {
+            DataError::Decode { .. } if self.skips_undecodable() => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{err}; skipped");
+                Ok(())
+            }
+            err => Err(err),
+        }
     }
 
     /// Checks that every item's image can be read (image folders: each file's header is
@@ -159,10 +183,12 @@ impl ImageDataset {
         let aug = self.augment.as_ref();
         let mut raw = match &self.source {
             ImageSource::Memory(images) => {
-                let image = images.image(src).unwrap_or_else(|| {
-                    let [c, h, w] = images.shape();
-                    RawImage::filled(c, h, w, 0)
-                });
+                let image = images.image(src).ok_or_else(|| {
+                    DataError::InvalidOption(format!(
+                        "item {src} is past the end of a {}-image source",
+                        images.len()
+                    ))
+                })?;
                 match aug {
                     Some(a) if a.crop_padding > 0 => pad_crop(&image, a.crop_padding, &mut rng),
                     _ => image,
@@ -189,22 +215,10 @@ impl ImageDataset {
     }
 }
 
-impl Dataset<ImageItem> for ImageDataset {
-    fn get(&self, index: usize) -> Option<ImageItem> {
-        match self.try_get(index) {
-            Ok(item) => item,
-            Err(err) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{err}; using a blank image instead");
-                let shape = self.shape();
-                let label = self.source.labels()[self.indices[index]];
-                Some(ImageItem {
-                    pixels: vec![0.0; shape.iter().product()],
-                    shape,
-                    label,
-                })
-            }
-        }
+impl Dataset<Result<ImageItem, DataError>> for ImageDataset {
+    /// [`ImageDataset::try_get`], with the error as the item.
+    fn get(&self, index: usize) -> Option<Result<ImageItem, DataError>> {
+        self.try_get(index).transpose()
     }
 
     fn len(&self) -> usize {
@@ -249,7 +263,7 @@ mod tests {
         let ds = ImageDataset::new(src.clone(), norm()).with_indices(vec![4, 1, 99]);
         assert_eq!(ds.len(), 2);
         assert_eq!(ds.labels(), vec![1, 1]);
-        let item = ds.get(0).unwrap();
+        let item = ds.get(0).unwrap().unwrap();
         let ImageSource::Memory(m) = &src else {
             unreachable!()
         };
@@ -262,11 +276,11 @@ mod tests {
     #[test]
     fn augmentation_is_deterministic_per_seed_epoch_and_item() {
         let ds = ImageDataset::new(source(), norm()).with_augment(Some(full_augment()), 5);
-        let a: Vec<_> = (0..ds.len()).map(|i| ds.get(i).unwrap()).collect();
+        let a: Vec<_> = (0..ds.len()).map(|i| ds.get(i).unwrap().unwrap()).collect();
         // Fetching in another order, from a clone, gives the same items.
         let clone = ds.clone();
         for i in (0..ds.len()).rev() {
-            assert_eq!(clone.get(i).unwrap(), a[i]);
+            assert_eq!(clone.get(i).unwrap().unwrap(), a[i]);
         }
         for item in &a {
             assert_eq!(item.shape, [3, 8, 8]);
@@ -274,21 +288,23 @@ mod tests {
         }
         // Another epoch or seed changes the draws.
         let e1: Vec<_> = (0..ds.len())
-            .map(|i| ds.with_epoch(1).get(i).unwrap())
+            .map(|i| ds.with_epoch(1).get(i).unwrap().unwrap())
             .collect();
         assert_ne!(a, e1);
         let s: Vec<_> = {
             let other = ds.clone().with_augment(Some(full_augment()), 6);
-            (0..ds.len()).map(|i| other.get(i).unwrap()).collect()
+            (0..ds.len())
+                .map(|i| other.get(i).unwrap().unwrap())
+                .collect()
         };
         assert_ne!(a, s);
         // The draws follow the source index, not the position in the view.
         let sub = ds.clone().with_indices(vec![3]);
-        assert_eq!(sub.get(0).unwrap(), a[3]);
+        assert_eq!(sub.get(0).unwrap().unwrap(), a[3]);
     }
 
     #[test]
-    fn folder_items_and_decode_fallback() {
+    fn undecodable_folder_item_is_an_error_naming_the_file() {
         let dir = TempDir::new("dataset_folder");
         make_tree(dir.path(), 2);
         std::fs::write(dir.path().join("train/mango/zz.png"), b"broken").unwrap();
@@ -308,14 +324,17 @@ mod tests {
         assert!(matches!(ds.verify(), Err(DataError::Decode { .. })));
         let bad = 4; // apple 000, 001, mango 000, 001, zz
         assert_eq!(labels[bad], 1);
-        assert!(ds.try_get(bad).is_err());
-        let item = ds.get(bad).unwrap();
-        assert_eq!((item.label, item.shape), (1, [3, 5, 5]));
-        assert!(item.pixels.iter().all(|&p| p == 0.0));
-        assert_eq!(ds.decode_failures(), 1);
-        let good = ds.get(0).unwrap();
+        let err = ds.try_get(bad).unwrap_err();
+        assert!(err.to_string().contains("zz.png"), "{err}");
+        // burn's interface yields the error as the item, not a blank image or `None`.
+        assert!(matches!(ds.get(bad), Some(Err(DataError::Decode { .. }))));
+        assert!(!ds.skips_undecodable());
+        assert!(ds.absorb_undecodable(err).is_err());
+        assert_eq!(ds.skipped_items(), 0);
+        let good = ds.get(0).unwrap().unwrap();
         assert_eq!(good.shape, [3, 5, 5]);
-        assert_eq!(ds.with_epoch(0).get(0).unwrap(), good);
+        assert_eq!(ds.with_epoch(0).get(0).unwrap().unwrap(), good);
+        assert!(ds.get(ds.len()).is_none());
         assert!(ds.with_indices(vec![0, 1, 2]).verify().is_ok());
     }
 }

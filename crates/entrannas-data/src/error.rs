@@ -114,6 +114,12 @@ pub enum DataError {
         /// What the directory must contain.
         what: String,
     },
+    /// The thread preparing a loader's batches stopped without finishing its epoch
+    /// (it panicked).
+    #[error(
+        "the data loading thread stopped before the end of the epoch (see the panic message above)"
+    )]
+    LoaderStopped,
     /// An option value is out of its valid range.
     #[error("invalid data option: {0}")]
     InvalidOption(String),

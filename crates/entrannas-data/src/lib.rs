@@ -12,17 +12,22 @@
 //!   parts: `train` for weights, `val` for the architecture (SPEC section 4).
 //! - [`ImageDataset`] is the burn `Dataset` of normalized, augmented items; augmentation
 //!   draws depend only on `(seed, epoch, item)` ([`augment`]).
-//! - [`ImageBatcher`] stacks items into an [`ImageBatch`]; [`data_loader`] builds a burn
-//!   data loader for one epoch.
+//! - [`ImageBatcher`] stacks items into an [`ImageBatch`]; [`Prefetch`] prepares the
+//!   batches of one epoch, in a seeded order ([`epoch_order`]), on a background thread.
+//! - An image file that cannot be decoded is an error naming it
+//!   ([`DataError::Decode`]), at open (header check), in `entrannas data` (full decode,
+//!   [`OpenedDataset::check_pixels`]) or when a batch is loaded. Only with
+//!   [`OpenOptions::skip_undecodable`] are such files left out, and then counted.
 //!
 //! ```no_run
-//! use entrannas_data::{open, DatasetKind, LoaderConfig, OpenOptions, SearchSplit, data_loader};
+//! use entrannas_data::{open, epoch_order, DatasetKind, OpenOptions, Prefetch, SearchSplit};
 //! # fn run<B: burn::prelude::Backend>(device: &B::Device) -> Result<(), entrannas_data::DataError> {
 //! let data = open(DatasetKind::Embedded, None, &OpenOptions::default())?;
 //! println!("{}", data.summary());
 //! let search = data.search_split(&SearchSplit::default())?;
-//! let loader = data_loader::<B>(&search.train, &LoaderConfig::default(), 0, device);
-//! for batch in loader.iter() {
+//! let order = epoch_order(search.train.source_indices().len(), 0, 0, true);
+//! let batches = Prefetch::start(&search.train, order, 64, 0);
+//! while let Some(batch) = batches.next_batch::<B>(device)? {
 //!     let _ = (batch.images.dims(), batch.targets.dims());
 //! }
 //! # Ok(()) }
@@ -49,7 +54,7 @@ pub mod summary;
 mod testutil;
 
 pub use augment::{AugmentConfig, Normalization};
-pub use batch::{ImageBatch, ImageBatcher, LoaderConfig, data_loader};
+pub use batch::{ImageBatch, ImageBatcher};
 pub use dataset::{ImageDataset, ImageItem};
 pub use embedded::{EMBEDDED_TEST_PER_CLASS, EMBEDDED_TRAIN_PER_CLASS, embedded_fashion_mnist};
 pub use error::DataError;

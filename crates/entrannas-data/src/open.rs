@@ -1,6 +1,7 @@
 //! Opening a dataset by kind and directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::augment::{AugmentConfig, mix_seed};
 use crate::cifar::{CifarVariant, read_cifar};
@@ -12,7 +13,7 @@ use crate::idx::{idx_split, read_idx_images, read_idx_labels};
 use crate::images::{ImageSource, InMemoryImages};
 use crate::kind::{DatasetInfo, DatasetKind};
 use crate::split::SearchSplit;
-use crate::summary::{DataSummary, SplitSummary};
+use crate::summary::{DataSummary, SKIPPED_EXAMPLES, SplitSummary};
 
 /// Where the Debian package `dataset-fashion-mnist` installs Fashion-MNIST; the default
 /// directory of [`DatasetKind::FashionMnist`].
@@ -23,10 +24,16 @@ pub const DEFAULT_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 pub struct OpenOptions {
     /// Item sizes of image folders.
     pub folder: FolderOptions,
-    /// Check the header of every image-folder file on open, so an undecodable file is an
-    /// error now rather than a blank item later. Turn off for very large trees and call
-    /// [`ImageDataset::verify`] on the subsets actually used.
+    /// Check the header of every image-folder file on open, so a file that is not an
+    /// image is found before training starts. Turned off, it is found when its batch is
+    /// loaded (or by [`ImageDataset::verify`] on the subsets actually used).
     pub verify_images: bool,
+    /// Leave image-folder files that cannot be decoded out of the dataset, listing them
+    /// in [`OpenedDataset::skipped_images`], instead of failing on the first one: at
+    /// open (header check), in [`OpenedDataset::check_pixels`], and when a batch is
+    /// loaded (the item is left out of its batch and counted in
+    /// [`ImageDataset::skipped_items`]). Off by default.
+    pub skip_undecodable: bool,
     /// Training augmentation; `None` takes the dataset's default
     /// ([`DatasetKind::default_augment`]).
     pub augment: Option<AugmentConfig>,
@@ -37,6 +44,7 @@ impl Default for OpenOptions {
         Self {
             folder: FolderOptions::default(),
             verify_images: true,
+            skip_undecodable: false,
             augment: None,
         }
     }
@@ -114,12 +122,51 @@ impl OpenedDataset {
                 self.info.classes,
             ),
         ];
+        let skipped = self.skipped_images();
         DataSummary {
             info: self.info.clone(),
             location: self.location.clone(),
             augment: self.augment.clone(),
             splits,
+            skipped_images: skipped.len(),
+            skipped_examples: skipped
+                .iter()
+                .take(SKIPPED_EXAMPLES)
+                .map(|p| p.display().to_string())
+                .collect(),
         }
+    }
+
+    /// The image-folder files left out because they could not be decoded (with
+    /// [`OpenOptions::skip_undecodable`]): training split first, then test.
+    pub fn skipped_images(&self) -> Vec<&Path> {
+        [&self.train, &self.test]
+            .into_iter()
+            .filter_map(|source| match source {
+                ImageSource::Memory(_) => None,
+                ImageSource::Folder(folder) => Some(folder.skipped()),
+            })
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
+    /// Decodes every image of an image-folder dataset completely, both splits (slow:
+    /// every file is read; in-memory datasets pass at once). The first file that cannot
+    /// be decoded is the error, unless the dataset was opened with
+    /// [`OpenOptions::skip_undecodable`]: then such files are left out and listed in
+    /// [`OpenedDataset::skipped_images`]. A class left without training images is an
+    /// error either way.
+    pub fn check_pixels(&mut self) -> Result<(), DataError> {
+        for source in [&mut self.train, &mut self.test] {
+            if let ImageSource::Folder(folder) = source {
+                Arc::make_mut(folder).check_pixels()?;
+            }
+        }
+        if let ImageSource::Folder(train) = &self.train {
+            train.require_every_class(&self.info.class_names)?;
+        }
+        Ok(())
     }
 
     /// [`OpenedDataset::summary`] with the search's two parts of the training split
@@ -196,9 +243,12 @@ pub fn open(
                 let dir = data_dir
                     .ok_or_else(|| needs_dir("train/<class>/*.jpg and val/<class>/*.jpg"))?;
                 let (train, val, classes) = open_folder_tree(dir, opts.folder)?;
+                let mut train = train.with_skip_undecodable(opts.skip_undecodable);
+                let mut val = val.with_skip_undecodable(opts.skip_undecodable);
                 if opts.verify_images {
-                    train.verify(0..train.labels().len())?;
-                    val.verify(0..val.labels().len())?;
+                    train.check_headers()?;
+                    val.check_headers()?;
+                    train.require_every_class(&classes)?;
                 }
                 (train.into(), val.into(), dir.display().to_string(), classes)
             }
@@ -268,7 +318,7 @@ fn find_idx_file(dir: &Path, kind: DatasetKind, stem: &str) -> Result<PathBuf, D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::folder::tests::make_tree;
+    use crate::folder::tests::{make_tree, write_truncated_jpeg};
     use crate::idx::{encode_idx_images, encode_idx_labels, gzip_bytes};
     use crate::testutil::TempDir;
     use burn::data::dataset::Dataset;
@@ -402,7 +452,7 @@ mod tests {
         assert_eq!(parts.val.class_counts(3), vec![1, 1, 1]);
         let a: HashSet<_> = parts.train.source_indices().iter().collect();
         assert!(parts.val.source_indices().iter().all(|i| !a.contains(i)));
-        assert_eq!(parts.train.get(0).unwrap().shape, [3, 8, 8]);
+        assert_eq!(parts.train.get(0).unwrap().unwrap().shape, [3, 8, 8]);
         std::fs::write(dir.path().join("val/apple/bad.jpg"), b"no").unwrap();
         let err = open(DatasetKind::Folder, Some(dir.path()), &opts).unwrap_err();
         assert!(err.to_string().contains("bad.jpg"));
@@ -411,6 +461,85 @@ mod tests {
             ..opts
         };
         assert!(open(DatasetKind::Folder, Some(dir.path()), &lazy).is_ok());
+    }
+
+    #[test]
+    fn folder_skip_option_drops_bad_files_and_reports_them() {
+        let dir = TempDir::new("open_folder_skip");
+        make_tree(dir.path(), 2);
+        std::fs::write(dir.path().join("train/zebra/bad.JPG"), b"not an image").unwrap();
+        let opts = OpenOptions {
+            folder: FolderOptions {
+                image_size: 8,
+                resize: 9,
+            },
+            ..Default::default()
+        };
+        let err = open(DatasetKind::Folder, Some(dir.path()), &opts).unwrap_err();
+        assert!(matches!(err, DataError::Decode { .. }));
+        assert!(err.to_string().contains("bad.JPG"), "{err}");
+        let skip = OpenOptions {
+            skip_undecodable: true,
+            ..opts.clone()
+        };
+        let data = open(DatasetKind::Folder, Some(dir.path()), &skip).unwrap();
+        assert_eq!(data.train.len(), 6);
+        assert_eq!(
+            data.skipped_images(),
+            [dir.path().join("train/zebra/bad.JPG")]
+        );
+        assert!(data.train_dataset(0).skips_undecodable());
+        let summary = data.summary();
+        assert_eq!(summary.skipped_images, 1);
+        assert_eq!(summary.splits[0].total, 6);
+        let text = summary.to_string();
+        assert!(
+            text.contains("skipped      1 undecodable image (first: "),
+            "{text}"
+        );
+        assert!(text.contains("bad.JPG"), "{text}");
+        // A clean dataset prints no skipped line.
+        std::fs::remove_file(dir.path().join("train/zebra/bad.JPG")).unwrap();
+        let clean = open(DatasetKind::Folder, Some(dir.path()), &skip).unwrap();
+        assert_eq!(clean.summary().skipped_images, 0);
+        assert!(!clean.summary().to_string().contains("skipped"));
+        assert!(
+            !open(DatasetKind::Folder, Some(dir.path()), &opts)
+                .unwrap()
+                .train_dataset(0)
+                .skips_undecodable()
+        );
+    }
+
+    #[test]
+    fn check_pixels_finds_truncated_jpegs() {
+        let dir = TempDir::new("open_folder_pixels");
+        make_tree(dir.path(), 2);
+        let cut = dir.path().join("val/mango/cut.jpg");
+        write_truncated_jpeg(&cut);
+        let opts = OpenOptions {
+            folder: FolderOptions {
+                image_size: 8,
+                resize: 9,
+            },
+            ..Default::default()
+        };
+        // The header is fine: opening succeeds, the full decode does not.
+        let mut data = open(DatasetKind::Folder, Some(dir.path()), &opts).unwrap();
+        assert_eq!(data.test.len(), 4);
+        let err = data.check_pixels().unwrap_err();
+        assert!(err.to_string().contains("cut.jpg"), "{err}");
+        let skip = OpenOptions {
+            skip_undecodable: true,
+            ..opts
+        };
+        let mut data = open(DatasetKind::Folder, Some(dir.path()), &skip).unwrap();
+        data.check_pixels().unwrap();
+        assert_eq!((data.train.len(), data.test.len()), (6, 3));
+        assert_eq!(data.skipped_images(), [cut.as_path()]);
+        assert_eq!(data.summary().skipped_images, 1);
+        let mut embedded = open(DatasetKind::Embedded, None, &OpenOptions::default()).unwrap();
+        embedded.check_pixels().unwrap();
     }
 
     #[test]

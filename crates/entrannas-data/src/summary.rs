@@ -42,7 +42,17 @@ pub struct DataSummary {
     pub augment: AugmentConfig,
     /// Counts per split.
     pub splits: Vec<SplitSummary>,
+    /// Image files left out of the splits because they could not be decoded (only
+    /// when told to skip them).
+    #[serde(default)]
+    pub skipped_images: usize,
+    /// The first few of those files.
+    #[serde(default)]
+    pub skipped_examples: Vec<String>,
 }
+
+/// How many skipped files [`DataSummary::skipped_examples`] lists.
+pub(crate) const SKIPPED_EXAMPLES: usize = 3;
 
 /// Classes up to this many get one line each in the text form.
 const LISTED_CLASSES: usize = 20;
@@ -75,6 +85,15 @@ impl fmt::Display for DataSummary {
             if a.flip { "on" } else { "off" },
             cutout
         )?;
+        if self.skipped_images > 0 {
+            writeln!(
+                f,
+                "skipped      {} undecodable image{} (first: {})",
+                self.skipped_images,
+                if self.skipped_images == 1 { "" } else { "s" },
+                self.skipped_examples.join(", ")
+            )?;
+        }
         // First column: "label name" for class rows, wide enough for every name.
         let names = info.class_names.iter().map(|n| n.chars().count()).max();
         let w = 4 + names.unwrap_or(0).max(8);

@@ -220,7 +220,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (mut loss_sum, mut correct) = (zero(), zero());
         let mut seen = 0usize;
         for step in 0..steps {
-            let Some(b) = batches.next_batch::<B>(&self.device) else {
+            let Some(b) = batches.next_batch::<B>(&self.device)? else {
                 break;
             };
             let n = b.targets.dims()[0];
@@ -305,7 +305,7 @@ pub fn evaluate<B: Backend>(
     let mut loss_sum = Tensor::<B, 1>::zeros([1], &device);
     let mut correct = loss_sum.clone();
     let mut total = 0usize;
-    while let Some(batch) = batches.next_batch::<B>(&device) {
+    while let Some(batch) = batches.next_batch::<B>(&device)? {
         let n = batch.targets.dims()[0];
         let logits = net.logits(batch.images);
         let loss = loss_fn.forward(logits.clone(), batch.targets.clone());

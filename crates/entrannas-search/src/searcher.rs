@@ -317,8 +317,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         let mut derivation = self.derive(tau)?;
         for step in 0..steps {
             let (Some(v), Some(t)) = (
-                val_batches.next_batch::<B>(&self.device),
-                train_batches.next_batch::<B>(&self.device),
+                val_batches.next_batch::<B>(&self.device)?,
+                train_batches.next_batch::<B>(&self.device)?,
             ) else {
                 break;
             };
@@ -467,7 +467,7 @@ impl<B: AutodiffBackend> Searcher<B> {
         let mut supernet = Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
         let mut child = supernet.clone();
         let mut total = 0usize;
-        while let Some(batch) = batches.next_batch::<B::InnerBackend>(&self.device) {
+        while let Some(batch) = batches.next_batch::<B::InnerBackend>(&self.device)? {
             total += batch.targets.dims()[0];
             let logits = net.forward(batch.images.clone(), &arch);
             supernet = supernet + count_correct(logits, batch.targets.clone());
