@@ -240,7 +240,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             seen += n;
 
             if (step + 1) % 10 == 0 || step + 1 == steps {
-                let loss = scalar(loss_sum.clone()) / seen as f64;
+                // The step's only read-back (one device sync for both sums).
+                let [loss, accuracy] =
+                    scalars([loss_sum.clone(), correct.clone()]).map(|sum| sum / seen as f64);
                 if !loss.is_finite() {
                     return Err(EvalError::Diverged { epoch, step });
                 }
@@ -249,7 +251,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     step: step + 1,
                     steps,
                     loss,
-                    accuracy: scalar(correct.clone()) / seen as f64,
+                    accuracy,
                     images_per_second: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
                 });
             }
@@ -321,6 +323,13 @@ fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
     t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
 }
 
+/// The values of `N` one-element tensors, read back to the host together.
+fn scalars<Bk: Backend, const N: usize>(parts: [Tensor<Bk, 1>; N]) -> [f64; N] {
+    let data = Tensor::cat(parts.to_vec(), 0).into_data();
+    let mut values = data.iter::<f64>();
+    core::array::from_fn(|_| values.next().unwrap_or(f64::NAN))
+}
+
 fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
     let [n, _] = logits.dims();
     logits.argmax(1).reshape([n]).equal(targets).float().sum()
@@ -355,6 +364,14 @@ mod tests {
         assert!(records.iter().all(|r| r.test_loss.is_finite()));
         assert_eq!(records[0].drop_path, 0.0);
         assert!(records[3].drop_path > 0.0);
+    }
+
+    #[test]
+    fn several_sums_are_read_back_together_in_order() {
+        let device = Default::default();
+        let one = |v: f32| Tensor::<crate::testing::Inner, 1>::from_floats([v], &device);
+        let [a, b, c] = scalars([one(1.5), one(-2.25), one(7.0)]);
+        assert_eq!((a, b, c), (1.5, -2.25, 7.0));
     }
 
     #[test]

@@ -586,4 +586,25 @@ mod tests {
             .to_string();
         assert!(err.contains("net.mpk"), "{err}");
     }
+
+    #[test]
+    fn every_epoch_records_the_derivation_of_its_final_architecture() {
+        // DARTS skips the per-step derivation (no cell uses it): the record must still
+        // hold the genotype of the epoch's final alpha, as the other methods' do.
+        let _turn = seeded();
+        for method in [Method::Darts, Method::Entran, Method::Dst] {
+            let dir = tempfile::tempdir().unwrap();
+            let run = RunDir::create(dir.path().join("run"), false).unwrap();
+            let config = tiny(method).with_epochs(2);
+            let outcome =
+                run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default())
+                    .unwrap();
+            for record in &outcome.history {
+                let derived = entrannas_relax::derive_report(&record.arch, method.rule())
+                    .unwrap()
+                    .genotype;
+                assert_eq!(record.genotype, derived, "{method}, epoch {}", record.epoch);
+            }
+        }
+    }
 }

@@ -232,6 +232,12 @@ impl<B: AutodiffBackend> Searcher<B> {
         &self.device
     }
 
+    /// Whether a forward pass depends on the derivation: some cell is a Transit cell,
+    /// or DST's Engine cells compute only the derived active pairs.
+    fn forward_follows_derivation(&self) -> bool {
+        self.config.method == Method::Dst || self.net.engines.iter().any(|engine| !engine)
+    }
+
     fn rule(&self) -> Rule {
         match (self.config.method.rule(), self.config.max_skip) {
             (Rule::TopK(k), Some(max_skip)) => Rule::TopKMaxSkip { k, max_skip },
@@ -331,7 +337,9 @@ impl<B: AutodiffBackend> Searcher<B> {
             images += n + v.targets.dims()[0];
 
             if (step + 1) % 10 == 0 || step + 1 == steps {
-                let loss = scalar(loss_sum.clone()) / seen as f64;
+                // One read-back (one device sync) for both sums.
+                let [loss, accuracy] =
+                    scalars([loss_sum.clone(), correct.clone()]).map(|sum| sum / seen as f64);
                 if !loss.is_finite() {
                     return Err(SearchError::Diverged("weight", epoch, step));
                 }
@@ -340,10 +348,13 @@ impl<B: AutodiffBackend> Searcher<B> {
                     step: step + 1,
                     steps,
                     loss,
-                    accuracy: scalar(correct.clone()) / seen as f64,
+                    accuracy,
                     images_per_second: images as f64 / start.elapsed().as_secs_f64(),
                 });
             }
+        }
+        if !self.forward_follows_derivation() {
+            derivation = self.derive(tau)?;
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let seen_f = seen.max(1) as f64;
@@ -389,9 +400,11 @@ impl<B: AutodiffBackend> Searcher<B> {
     /// One search iteration exactly as [`Searcher::train_epoch`] runs it: an
     /// architecture step on `val` (Transit cells follow `derivation`; DST adds the
     /// sparsity regularizer), then `derivation` is refreshed from the updated
-    /// `alpha`/`beta` (the iteration's only read-back to the host), then a weight step
-    /// on `train` at learning rate `lr` with the architecture fixed. Start from
-    /// [`Searcher::derive`] and pass the same `derivation` to every call.
+    /// `alpha`/`beta` (the iteration's only read-back to the host; skipped when every
+    /// cell is an Engine cell and the method is not DST, as in DARTS, where no forward
+    /// pass uses it), then a weight step on `train` at learning rate `lr` with the
+    /// architecture fixed. Start from [`Searcher::derive`] and pass the same
+    /// `derivation` to every call.
     ///
     /// The returned losses stay on the device; reading one waits for the forward
     /// passes (use `B::sync` to wait for the updates too).
@@ -421,8 +434,13 @@ impl<B: AutodiffBackend> Searcher<B> {
         let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
         self.arch = self.arch_optimizer.step(arch_lr, self.arch.clone(), grads);
 
-        // The derivation follows the new alpha/beta; Transit cells use it.
-        *derivation = self.derive(tau)?;
+        // The derivation follows the new alpha/beta where the weight step uses it
+        // (Transit cells' paths, DST's active pairs). A super-net of Engine cells only
+        // (DARTS) ignores it: nothing is read back there, and `train_epoch` derives once
+        // after the last step.
+        if self.forward_follows_derivation() {
+            *derivation = self.derive(tau)?;
+        }
 
         // Weight step on a train batch, architecture fixed.
         let arch = self.architecture(derivation, tau, true)?;
@@ -481,6 +499,13 @@ impl<B: AutodiffBackend> Searcher<B> {
 
 fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
     t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
+}
+
+/// The values of `N` one-element tensors, read back to the host together.
+fn scalars<Bk: Backend, const N: usize>(parts: [Tensor<Bk, 1>; N]) -> [f64; N] {
+    let data = Tensor::cat(parts.to_vec(), 0).into_data();
+    let mut values = data.iter::<f64>();
+    core::array::from_fn(|_| values.next().unwrap_or(f64::NAN))
 }
 
 fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
