@@ -167,3 +167,47 @@ fn data_describes_the_embedded_subset() {
     assert_eq!(total("test"), 1000);
     assert_eq!(total("search-train") + total("search-val"), 5000);
 }
+
+/// A valid 1 x 1 RGB PNG.
+const ONE_PIXEL_PNG: [u8; 69] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x10, 0x50, 0x30, 0x00,
+    0x00, 0x00, 0xa4, 0x00, 0x61, 0x34, 0x66, 0x7d, 0x72, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[test]
+fn data_decodes_every_folder_image_and_skips_bad_ones_only_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    for (split, class, name) in [
+        ("train", "cat", "a.png"),
+        ("train", "cat", "b.PNG"),
+        ("train", "dog", "a.png"),
+        ("train", "dog", "b.png"),
+        ("val", "cat", "a.png"),
+        ("val", "dog", "a.png"),
+    ] {
+        let folder = dir.path().join(split).join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(name), ONE_PIXEL_PNG).unwrap();
+    }
+    // Its header is whole, its pixel data cut: only a full decode finds it.
+    std::fs::write(dir.path().join("train/dog/cut.png"), &ONE_PIXEL_PNG[..45]).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let args = ["data", "--dataset", "folder", "--data-dir", root];
+    let out = entrannas(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("cut.png"), "{}", stderr(&out));
+
+    let out = entrannas(&[&args[..], &["--skip-bad-images"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("skipped      1 undecodable image (first: ") && text.contains("cut.png"),
+        "{text}"
+    );
+    let items = text.lines().find(|l| l.starts_with("items")).unwrap();
+    let counts: Vec<&str> = items.split_whitespace().skip(1).collect();
+    assert_eq!(counts[..2], ["4", "2"], "{text}");
+}

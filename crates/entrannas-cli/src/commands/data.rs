@@ -1,4 +1,5 @@
-//! `entrannas data`: validate a dataset and describe it.
+//! `entrannas data`: validate a dataset (an image folder: decode every image) and
+//! describe it.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ pub struct DataArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Leave image files that cannot be decoded out (and report how many) instead of
+    /// failing on the first one. Every image of a `folder` dataset is decoded either way.
+    #[arg(long)]
+    pub skip_bad_images: bool,
 }
 
 /// Parses a dataset name.
@@ -34,11 +39,16 @@ pub fn dataset_kind(name: &str) -> Result<DatasetKind, CliError> {
 
 /// Runs `entrannas data`.
 pub fn run(args: DataArgs) -> Result<(), CliError> {
-    let data = open(
+    let options = OpenOptions {
+        skip_undecodable: args.skip_bad_images,
+        ..OpenOptions::default()
+    };
+    let mut data = open(
         dataset_kind(&args.dataset)?,
         args.data_dir.as_deref(),
-        &OpenOptions::default(),
+        &options,
     )?;
+    data.check_pixels()?;
     let split = SearchSplit {
         train_portion: args.train_portion,
         val_portion: None,
