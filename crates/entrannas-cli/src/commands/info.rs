@@ -38,6 +38,10 @@ pub fn run() -> Result<(), CliError> {
             index: None,
             tch_cuda: false,
         };
+        if let Some(missing) = missing_runtime_library(kind) {
+            println!("  {:<8} unavailable: {missing}", kind.name());
+            continue;
+        }
         // Opening a GPU without a driver panics inside the backend: report it instead.
         let hook = panic::take_hook();
         panic::set_hook(Box::new(|_| {}));
@@ -67,4 +71,34 @@ pub fn run() -> Result<(), CliError> {
         println!("  {:<8} {status} (device spec: {syntax})", kind.name());
     }
     Ok(())
+}
+
+/// The shared library a backend loads at run time that cannot be found, if any. CUDA
+/// opens the driver (`libcuda.so`) and NVRTC (`libnvrtc.so.13`, which compiles every
+/// kernel) lazily, and a missing one surfaces only as a panic inside CubeCL's device
+/// thread; naming it here says what to install or put on `LD_LIBRARY_PATH`.
+#[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+fn missing_runtime_library(kind: BackendKind) -> Option<String> {
+    #[cfg(feature = "cuda")]
+    if kind == BackendKind::Cuda {
+        // SAFETY: only loads (and unloads) the libraries CubeCL itself loads by the same
+        // names; no symbol is called.
+        let (driver, nvrtc) = unsafe {
+            (
+                cudarc::driver::sys::is_culib_present(),
+                cudarc::nvrtc::sys::is_culib_present(),
+            )
+        };
+        if !driver {
+            return Some("no NVIDIA driver library (libcuda.so) found".into());
+        }
+        if !nvrtc {
+            return Some(
+                "no NVRTC library (libnvrtc.so.13) found: add the CUDA 13 toolkit's lib64 \
+                 (/usr/local/cuda/lib64) to LD_LIBRARY_PATH"
+                    .into(),
+            );
+        }
+    }
+    None
 }
