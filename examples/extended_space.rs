@@ -1,0 +1,32 @@
+//! A Table 4-like comparison: EnTranNAS-DST (or `--method`) on the standard 8-op and
+//! the extended 13-op space, on the same data and seed, side by side: edges,
+//! target-net parameters and FLOPs, child-net accuracy and search time, beside the
+//! paper's CIFAR-10 figures where it has them.
+//!
+//! ```sh
+//! cargo run --release -p entrannas-examples --example extended_space -- \
+//!     --epochs 3 --channels 8 --layers 5 --batch-size 96 --out runs/examples/extended_space
+//! ```
+//!
+//! Each search writes its run directory (`<out>/standard`, `<out>/extended`, with
+//! `report.html`); the table is also saved as `<out>/summary.md`.
+
+use clap::Parser;
+use entrannas_examples::extended_space::{ExtendedSpaceArgs, run};
+
+/// The paper's Table 4 comparison at CPU scale.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ExtendedSpaceArgs,
+}
+
+fn main() {
+    match run(&Cli::parse().args) {
+        Ok(report) => print!("{report}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The examples' error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can stop an example.
+#[derive(Debug, Error)]
+pub enum ExampleError {
+    /// A search failed (configuration, run directory, checkpoint).
+    #[error(transparent)]
+    Search(#[from] entrannas_search::SearchError),
+    /// The dataset could not be read.
+    #[error(transparent)]
+    Data(#[from] entrannas_data::DataError),
+    /// The run's report pages could not be written.
+    #[error(transparent)]
+    Report(#[from] entrannas_report::ReportError),
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A flag value the experiment cannot use.
+    #[error("invalid argument: {0}")]
+    Usage(String),
+}

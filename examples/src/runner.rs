@@ -1,0 +1,157 @@
+//! Running searches one after another on the same data, with a progress line per
+//! epoch, each into its own run directory (with `environment.json`, `report.html` and
+//! `evolution.html`, as `entrannas search` writes them).
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use entrannas_data::OpenedDataset;
+use entrannas_report::{Environment, write_evolution, write_report};
+use entrannas_search::{
+    EpochRecord, RunDir, SearchConfig, SearchObserver, SearchOutcome, run_search,
+};
+
+use crate::{Cpu, ExampleError, pct};
+
+/// One search of an experiment: a label (also its run directory's name) and its
+/// configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// Row label and run-directory name.
+    pub label: String,
+    /// The search's configuration.
+    pub config: SearchConfig,
+}
+
+/// A finished search.
+#[derive(Debug, Clone)]
+pub struct TrialResult {
+    /// The trial's label.
+    pub label: String,
+    /// Its configuration.
+    pub config: SearchConfig,
+    /// Every epoch's record and the selected epoch.
+    pub outcome: SearchOutcome,
+    /// Its run directory.
+    pub run_dir: PathBuf,
+    /// Wall time of the search in seconds (reports excluded).
+    pub seconds: f64,
+}
+
+impl TrialResult {
+    /// The last epoch's record: the search's final state, at the final temperature.
+    pub fn last(&self) -> &EpochRecord {
+        self.outcome
+            .history
+            .last()
+            .expect("a finished search has at least one epoch")
+    }
+}
+
+/// A [`SearchObserver`] printing one line per epoch on stderr, prefixed by a label.
+#[derive(Debug, Clone)]
+pub struct EpochLine {
+    /// Printed before each line (the trial's label).
+    pub label: String,
+    /// Epochs of the search.
+    pub epochs: usize,
+}
+
+impl EpochLine {
+    /// The line for one epoch's record.
+    pub fn line(&self, r: &EpochRecord) -> String {
+        format!(
+            "[{}] epoch {}/{}: loss {:.3}, train {}%, super-net {}%, child-net {}% (gap {:+.2}), tau {:.3}, edges {}/{}, {:.0} img/s, {:.0} s",
+            self.label,
+            r.epoch + 1,
+            self.epochs,
+            r.train_loss,
+            pct(r.train_accuracy),
+            pct(r.supernet_accuracy),
+            pct(r.child_accuracy),
+            100.0 * r.gap,
+            r.tau,
+            r.normal.edges,
+            r.reduce.edges,
+            r.images_per_second,
+            r.seconds
+        )
+    }
+}
+
+impl SearchObserver for EpochLine {
+    fn epoch_finished(&mut self, record: &EpochRecord) {
+        eprintln!("{}", self.line(record));
+    }
+}
+
+/// Runs `trials` in order on `data`, each into `out/<label>` (refused if it already
+/// holds a run, unless `force`), and writes each run's report pages.
+pub fn run_trials(
+    trials: &[Trial],
+    data: &OpenedDataset,
+    out: &Path,
+    force: bool,
+) -> Result<Vec<TrialResult>, ExampleError> {
+    let mut results = Vec::with_capacity(trials.len());
+    for trial in trials {
+        let run = RunDir::create(out.join(&trial.label), force)?;
+        let env = Environment {
+            entrannas: Some(env!("CARGO_PKG_VERSION").into()),
+            burn: Some("0.21.0".into()),
+            device: Some("flex (CPU)".into()),
+            dataset: Some(data.location.clone()),
+            command: std::env::args().collect(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs()),
+        };
+        let env_path = run.path().join("environment.json");
+        std::fs::write(
+            &env_path,
+            serde_json::to_string_pretty(&env).expect("environment serialises"),
+        )
+        .map_err(|source| ExampleError::Io {
+            path: env_path,
+            source,
+        })?;
+        eprintln!(
+            "[{}] {} search, {} space, engine {}, lambda {}: C = {}, {} cells, {} epochs, batch {}; {}",
+            trial.label,
+            trial.config.method,
+            trial.config.space,
+            trial.config.engine,
+            trial.config.lambda,
+            trial.config.channels,
+            trial.config.layers,
+            trial.config.epochs,
+            trial.config.batch_size,
+            run.path().display()
+        );
+        let mut observer = EpochLine {
+            label: trial.label.clone(),
+            epochs: trial.config.epochs,
+        };
+        let start = Instant::now();
+        let outcome = run_search::<Cpu>(
+            &trial.config,
+            data,
+            &run,
+            false,
+            &mut observer,
+            &Default::default(),
+        )?;
+        let seconds = start.elapsed().as_secs_f64();
+        write_report(run.path())?;
+        write_evolution(run.path())?;
+        results.push(TrialResult {
+            label: trial.label.clone(),
+            config: trial.config.clone(),
+            outcome,
+            run_dir: run.path().to_path_buf(),
+            seconds,
+        });
+    }
+    Ok(results)
+}

@@ -1,0 +1,121 @@
+//! Runs every example's code path end to end at a tiny size on the embedded data:
+//! two steps per epoch, 16 validation images, C = 4, 3 cells, 2 nodes.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use clap::Parser;
+use entrannas_examples::extended_space::{self, ExtendedSpaceArgs};
+use entrannas_examples::lambda_sweep::{self, LambdaSweepArgs};
+use entrannas_examples::table1::{self, Table1Args};
+
+/// burn's CPU backends seed one process-wide generator: the tests take turns.
+static SEEDED: Mutex<()> = Mutex::new(());
+
+fn seeded() -> MutexGuard<'static, ()> {
+    SEEDED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Parser)]
+struct Cli<T: clap::Args> {
+    #[command(flatten)]
+    args: T,
+}
+
+/// The tiny flags, writing below `out`, then `extra`.
+fn parse<T: clap::Args>(out: &Path, extra: &[&str]) -> T {
+    let out = out.display().to_string();
+    let mut argv = vec![
+        "example",
+        "--epochs",
+        "2",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--nodes",
+        "2",
+        "--batch-size",
+        "8",
+        "--steps-per-epoch",
+        "2",
+        "--eval-limit",
+        "16",
+        "--out",
+        &out,
+    ];
+    argv.extend_from_slice(extra);
+    Cli::<T>::parse_from(argv).args
+}
+
+fn assert_run_dir(dir: &Path) {
+    for file in [
+        "config.json",
+        "environment.json",
+        "genotype.json",
+        "report.html",
+        "evolution.html",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{} missing",
+            dir.join(file).display()
+        );
+    }
+}
+
+#[test]
+fn table1_runs_every_placement_and_darts() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: Table1Args = parse(tmp.path(), &["--with-darts"]);
+    let report = table1::run(&args).unwrap();
+    let labels: Vec<&str> = report.table.rows().iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(labels, ["all", "half", "last", "first", "darts"]);
+    for label in &labels {
+        assert_run_dir(&tmp.path().join(label));
+    }
+    // The verdict is stated either way, and the table is saved.
+    let text = report.to_string();
+    assert!(text.to_lowercase().contains("as in the paper"), "{text}");
+    let saved = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+    assert_eq!(saved, text);
+    // A second run into the same directory is refused without --force.
+    assert!(table1::run(&args).is_err());
+}
+
+#[test]
+fn lambda_sweep_runs_each_lambda_in_increasing_order() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.2,0.05"]);
+    let report = lambda_sweep::run(&args).unwrap();
+    let lambdas: Vec<&str> = report.table.rows().iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(lambdas, ["0.05", "0.2"]);
+    assert_run_dir(&tmp.path().join("lambda-0.05"));
+    assert_run_dir(&tmp.path().join("lambda-0.2"));
+    // Paper columns are filled for the paper's values.
+    assert_eq!(report.table.rows()[0][7], "13/14");
+    let one: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.1,0.1"]);
+    let err = lambda_sweep::run(&one).unwrap_err().to_string();
+    assert!(err.contains("two distinct"), "{err}");
+}
+
+#[test]
+fn extended_space_runs_both_spaces() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: ExtendedSpaceArgs = parse(tmp.path(), &[]);
+    let report = extended_space::run(&args).unwrap();
+    let rows = report.table.rows();
+    assert_eq!(
+        (rows[0][0].as_str(), rows[0][1].as_str()),
+        ("standard", "7")
+    );
+    assert_eq!(
+        (rows[1][0].as_str(), rows[1][1].as_str()),
+        ("extended", "12")
+    );
+    assert_run_dir(&tmp.path().join("standard"));
+    assert_run_dir(&tmp.path().join("extended"));
+}
