@@ -89,6 +89,12 @@ impl EpochBar {
         );
     }
 
+    /// A new search of several starts: its ETA counts from now.
+    pub fn restart(&mut self) {
+        self.started = Instant::now();
+        self.first_epoch = None;
+    }
+
     /// Whether Ctrl-C asked to stop.
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -155,6 +161,11 @@ pub fn format_duration(seconds: f64) -> String {
 }
 
 impl SearchObserver for SearchProgress {
+    fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
+        eprintln!("search {}/{runs} (seed {seed})", run + 1);
+        self.0.restart();
+    }
+
     fn epoch_started(&mut self, epoch: usize, epochs: usize, steps: usize) {
         self.0.start(epoch, epochs, steps);
     }

@@ -211,3 +211,213 @@ fn data_decodes_every_folder_image_and_skips_bad_ones_only_when_told() {
     let counts: Vec<&str> = items.split_whitespace().skip(1).collect();
     assert_eq!(counts[..2], ["4", "2"], "{text}");
 }
+
+/// The flags of a tiny search on the embedded data: a few steps per epoch on a small
+/// super-net, so that the whole search takes seconds.
+const TINY_SEARCH: [&str; 16] = [
+    "--epochs",
+    "3",
+    "--steps-per-epoch",
+    "12",
+    "--batch-size",
+    "8",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--nodes",
+    "2",
+    "--eval-limit",
+    "16",
+    "--method",
+    "dst",
+];
+
+fn search_into(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["search", "--out", out.to_str().unwrap()];
+    args.extend(TINY_SEARCH);
+    args.extend(extra);
+    entrannas(&args)
+}
+
+/// Starts `entrannas args`, reads its log lines (stderr is not a terminal, so progress
+/// comes as lines) and kills it with SIGKILL as soon as a line satisfies `when`.
+/// Panics if the process ends first.
+fn kill_when(args: &[&str], when: impl Fn(&str) -> bool) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entrannas"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        if when(&line) {
+            // `Child::kill` sends SIGKILL on Unix: no handler, no cleanup.
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        log.push(line);
+    }
+    let status = child.wait().unwrap();
+    panic!(
+        "the search ended ({status}) before it could be killed:\n{}",
+        log.join("\n")
+    );
+}
+
+/// `history.jsonl` without the timings, which differ between any two runs.
+fn history_without_times(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let fields = record.as_object_mut().unwrap();
+            assert!(fields.remove("seconds").is_some());
+            assert!(fields.remove("images_per_second").is_some());
+            record
+        })
+        .collect()
+}
+
+fn epochs_done(run: &Path) -> u64 {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap())
+            .unwrap();
+    state["epochs_done"].as_u64().unwrap()
+}
+
+fn assert_same_search(a: &Path, b: &Path) {
+    let (ha, hb) = (history_without_times(a), history_without_times(b));
+    assert_eq!(ha.len(), 3);
+    for (ra, rb) in ha.iter().zip(&hb) {
+        assert_eq!(ra, rb, "epoch {} differs", ra["epoch"]);
+    }
+    assert_eq!(ha.len(), hb.len());
+    for file in ["genotype.json", "genotype.txt", "selection.json"] {
+        assert_eq!(
+            std::fs::read_to_string(a.join(file)).unwrap(),
+            std::fs::read_to_string(b.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_search_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let out = search_into(&straight, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Killed at step 10 of 12 of the second epoch: the first epoch's checkpoint is
+    // on disk, the second epoch is under way.
+    let killed = dir.path().join("killed");
+    let mut args = vec!["search", "--out", killed.to_str().unwrap()];
+    args.extend(TINY_SEARCH);
+    kill_when(&args, |line| line.starts_with("epoch 2 step 10/12"));
+    assert_eq!(epochs_done(&killed), 1);
+    assert_eq!(history_without_times(&killed).len(), 1);
+
+    let out = entrannas(&["search", "--resume", killed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(epochs_done(&killed), 3);
+    assert_same_search(&straight, &killed);
+}
+
+#[test]
+fn a_search_killed_while_writing_its_checkpoint_resumes_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let out = search_into(&straight, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The epoch's summary line comes just before its run files and checkpoint are
+    // written: killing on it lands before or during those writes. Whatever it leaves
+    // behind must resume to the same result.
+    for epoch in 1..=2 {
+        let killed = dir.path().join(format!("killed-{epoch}"));
+        let mut args = vec!["search", "--out", killed.to_str().unwrap()];
+        args.extend(TINY_SEARCH);
+        let line = format!("epoch {epoch}/3:");
+        kill_when(&args, |l| l.starts_with(&line));
+        let out = entrannas(&["search", "--resume", killed.to_str().unwrap()]);
+        assert!(out.status.success(), "epoch {epoch}: {}", stderr(&out));
+        assert_same_search(&straight, &killed);
+        for leftover in ["checkpoint.tmp", "checkpoint.old", "history.jsonl.tmp"] {
+            assert!(!killed.join(leftover).exists(), "{leftover}");
+        }
+    }
+}
+
+#[test]
+fn several_searches_write_a_summary_and_keep_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("runs");
+    let out = search_into(&parent, &["--runs", "2", "--seed", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(parent.join("summary.json")).unwrap())
+            .unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (i, name) in ["run-1-seed-5", "run-2-seed-6"].iter().enumerate() {
+        assert_eq!(runs[i]["dir"], *name);
+        assert!(parent.join(name).join("report.html").is_file(), "{name}");
+    }
+    let accuracy = |i: usize| runs[i]["selection"]["child_accuracy"].as_f64().unwrap();
+    let best = summary["best"].as_u64().unwrap() as usize;
+    assert_eq!(best, usize::from(accuracy(1) > accuracy(0)));
+    let best_dir = parent.join(runs[best]["dir"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(parent.join("genotype.json")).unwrap(),
+        std::fs::read_to_string(best_dir.join("genotype.json")).unwrap()
+    );
+    assert!(parent.join("summary.csv").is_file());
+    let err = stderr(&out);
+    assert!(
+        err.contains("* kept: highest child-net accuracy") && err.contains("summary.csv"),
+        "{err}"
+    );
+    assert!(stdout(&out).starts_with("Genotype("));
+
+    // Resuming the finished parent reads both searches back.
+    let out = entrannas(&["search", "--resume", parent.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("epoch 1/3:"), "{}", stderr(&out));
+    // --runs 0 is bad input.
+    let out = search_into(&dir.path().join("none"), &["--runs", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_search_ends_by_saying_where_its_files_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut args = vec!["search", "--out", run.to_str().unwrap()];
+    args.extend(&TINY_SEARCH[4..]);
+    args.extend(["--epochs", "1", "--steps-per-epoch", "2"]);
+    let out = entrannas(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let tail: Vec<&str> = err.lines().rev().take(4).collect();
+    for file in [
+        "genotype.json",
+        "genotype.txt",
+        "normal.svg",
+        "reduce.svg",
+        "report.html",
+    ] {
+        let path = run.join(file);
+        assert!(path.is_file(), "{file}");
+        assert!(
+            tail.iter().any(|l| l.contains(&path.display().to_string())),
+            "{file} not in the last lines:\n{err}"
+        );
+    }
+}

@@ -1,8 +1,12 @@
 //! The search configuration: every hyperparameter of SPEC sections 2 and 4, with the
 //! paper's values as defaults. Saved as `config.json` in every run directory.
 
+use core::fmt;
+use core::str::FromStr;
+
 use burn::config::Config;
 
+use crate::SearchError;
 use crate::space::{EnginePlacement, Method, OpSpace};
 use crate::supernet::{StemLayout, SuperNetConfig};
 
@@ -75,7 +79,8 @@ pub struct SearchConfig {
     pub tau_factor: Option<f64>,
     /// Temperature wanted at the last epoch. When set, it replaces `tau_factor`: the
     /// factor becomes `(tau_final / tau0)^(1 / (epochs - 1))`, so a short search anneals
-    /// as far as the paper's 50 epochs do (5.0 x 0.923^49 ~= 0.1).
+    /// as far as the paper's 50 epochs do (5.0 x 0.923^49 ~= 0.1). DARTS, whose
+    /// softmax has no temperature (a constant 1), ignores it unless `tau0` is set.
     pub tau_final: Option<f64>,
     /// DST sparsity weight `lambda` (Eq. 11).
     #[config(default = 0.1)]
@@ -112,7 +117,84 @@ pub struct SearchConfig {
     pub eval_limit: Option<usize>,
 }
 
+/// A named starting configuration; `--config` files and flags override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// [`SearchConfig::quick`]: a small super-net for a few minutes on a CPU.
+    Quick,
+    /// [`SearchConfig::paper`]: the paper's CIFAR-10 search.
+    Paper,
+}
+
+impl Preset {
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Quick => "quick",
+            Preset::Paper => "paper",
+        }
+    }
+
+    /// The configuration this preset names.
+    pub fn config(self) -> SearchConfig {
+        match self {
+            Preset::Quick => SearchConfig::quick(),
+            Preset::Paper => SearchConfig::paper(),
+        }
+    }
+}
+
+impl FromStr for Preset {
+    type Err = SearchError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Preset::Quick, Preset::Paper]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| SearchError::InvalidChoice {
+                what: "preset",
+                value: s.to_string(),
+                valid: "quick, paper".into(),
+            })
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl SearchConfig {
+    /// The paper's search (SPEC sections 2 and 4): `C = 16`, 8 cells, 50 epochs,
+    /// batch 512 at learning rate 0.2, temperature 5.0 annealed by 0.923 per epoch.
+    /// The same as [`SearchConfig::new`].
+    pub fn paper() -> Self {
+        Self::new()
+    }
+
+    /// A search that finishes in a few minutes on two CPU cores (the embedded
+    /// Fashion-MNIST subset: about 5 minutes, see the README): the paper's method
+    /// with a small super-net, `C = 8` and 5 cells, for 4 epochs at batch 64.
+    ///
+    /// * The weight learning rate follows the linear scaling rule from the paper's
+    ///   0.2 at batch 512: `0.2 x 64 / 512 = 0.025`, which is also DARTS's own rate at
+    ///   batch 64.
+    /// * The temperature still ends where the paper's 50 epochs end: `tau_final = 0.1`
+    ///   anneals 5.0 to 0.1 over the 4 epochs (factor `0.02^(1/3) ~= 0.27` per epoch),
+    ///   so the last epochs' child-nets are as close to their super-nets as the
+    ///   paper's.
+    /// * The architecture step keeps the paper's Adam settings.
+    pub fn quick() -> Self {
+        Self::new()
+            .with_channels(8)
+            .with_layers(5)
+            .with_epochs(4)
+            .with_batch_size(64)
+            .with_lr(0.2 * 64.0 / 512.0)
+            .with_tau_final(Some(0.1))
+    }
+
     /// The candidate ops of the configured space and method.
     pub fn ops(&self) -> Vec<String> {
         self.space.ops(self.method)
@@ -122,7 +204,8 @@ impl SearchConfig {
     pub fn schedule(&self) -> entrannas_relax::TemperatureSchedule {
         let default = self.method.default_schedule();
         let initial = self.tau0.unwrap_or(default.initial);
-        let factor = match self.tau_final {
+        let annealed = default.factor != 1.0 || self.tau0.is_some();
+        let factor = match self.tau_final.filter(|_| annealed) {
             Some(last) if self.epochs > 1 => (last / initial).powf(1.0 / (self.epochs - 1) as f64),
             Some(_) => 1.0,
             None => self.tau_factor.unwrap_or(default.factor),
@@ -228,6 +311,34 @@ mod tests {
         // Without it the paper's factor applies.
         c.tau_final = None;
         assert_eq!(c.schedule().factor, 0.923);
+    }
+
+    #[test]
+    fn the_quick_preset_scales_the_paper_and_ends_at_its_temperature() {
+        let paper = SearchConfig::paper();
+        assert_eq!(paper, SearchConfig::new());
+        assert_eq!((paper.channels, paper.layers, paper.epochs), (16, 8, 50));
+        let quick: SearchConfig = "quick".parse::<Preset>().unwrap().config();
+        assert_eq!(
+            (quick.channels, quick.layers, quick.epochs, quick.batch_size),
+            (8, 5, 4, 64)
+        );
+        // Linear scaling: 0.2 at 512 is 0.025 at 64.
+        assert_relative_eq!(quick.lr, 0.025, max_relative = 1e-12);
+        let s = quick.schedule();
+        assert_eq!(s.at_epoch(0), 5.0);
+        assert_relative_eq!(s.at_epoch(3), 0.1, max_relative = 1e-12);
+        // The paper's own schedule reaches about the same value after 50 epochs.
+        assert_relative_eq!(paper.schedule().at_epoch(49), 0.1, max_relative = 0.05);
+        quick.validate().unwrap();
+        // DARTS keeps its constant temperature under the quick preset.
+        let darts = quick.clone().with_method(Method::Darts).schedule();
+        assert_eq!((darts.initial, darts.factor), (1.0, 1.0));
+        let err = "fast".parse::<Preset>().unwrap_err().to_string();
+        assert!(
+            err.contains("fast") && err.contains("quick, paper"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,9 +8,12 @@ pub mod searcher;
 pub mod space;
 pub mod supernet;
 
-pub use config::SearchConfig;
+pub use config::{Preset, SearchConfig};
 pub use error::SearchError;
-pub use run::{RunDir, SearchOutcome, Selection, run_search};
+pub use run::{
+    RunDir, RunSummary, RunsOutcome, RunsPlan, RunsSummary, SearchOutcome, Selection, run_search,
+    run_searches,
+};
 pub use searcher::{EpochRecord, SearchObserver, Searcher, StepProgress};
 pub use space::{EnginePlacement, Method, OpSpace};
 pub use supernet::{Architecture, CellArchitecture, StemLayout, SuperNet, SuperNetConfig};

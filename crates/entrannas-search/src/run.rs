@@ -4,8 +4,18 @@
 //! line), `metrics.csv`, the selected epoch's `genotype.json`, `genotype.txt` (DARTS
 //! form), `normal.svg` and `reduce.svg`, `selection.json` (which epoch and why), and
 //! `checkpoint/` (weights, architecture parameters and both optimizers' states in full
-//! precision, plus `state.json`). The checkpoint is written to `checkpoint.tmp` and
-//! renamed, so a search killed while saving keeps the previous one.
+//! precision, plus `state.json`).
+//!
+//! A search killed at any moment (`kill -9` included) resumes from a consistent state:
+//! every file is written to a temporary name and renamed into place; the checkpoint is
+//! written to `checkpoint.tmp` (its `state.json` last), then `checkpoint` is renamed to
+//! `checkpoint.old`, `checkpoint.tmp` to `checkpoint`, and `checkpoint.old` removed.
+//! Resuming takes the complete checkpoint (one with a `state.json`) with the most
+//! epochs among the three names.
+//!
+//! [`run_searches`] runs several seeds in sequence, each in its own run directory
+//! `run-<i>-seed-<s>` under a parent that holds `runs.json`, `summary.json`,
+//! `summary.csv` and a copy of the best run's genotype and diagrams.
 
 use std::fs;
 use std::io::Write;
@@ -73,6 +83,44 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 
 type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// Writes `path` whole or not at all: `contents` go to `<path>.tmp`, reach the disk,
+/// and the file is renamed into place.
+fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), SearchError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let mut file = fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
+    file.write_all(contents)
+        .and_then(|_| file.sync_all())
+        .map_err(io("cannot write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("cannot move into place", path))
+}
+
+/// The file that marks a directory as the parent of several searches.
+pub const RUNS_FILE: &str = "runs.json";
+
+/// What `runs.json` records about a [`run_searches`]: how many searches, from which
+/// seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunsPlan {
+    /// Searches, with seeds `first_seed`, `first_seed + 1`, ...
+    pub runs: usize,
+    /// The first search's seed.
+    pub first_seed: u64,
+}
+
+impl RunsPlan {
+    /// The seed of search `index` (0-based).
+    pub fn seed(&self, index: usize) -> u64 {
+        self.first_seed.wrapping_add(index as u64)
+    }
+
+    /// The subdirectory of search `index` (0-based): `run-<index + 1>-seed-<seed>`.
+    pub fn dir_name(&self, index: usize) -> String {
+        format!("run-{}-seed-{}", index + 1, self.seed(index))
+    }
+}
+
 impl RunDir {
     /// A new run directory at `path`. A directory that already holds a run
     /// (`config.json`) is refused unless `force`, which clears it.
@@ -115,9 +163,24 @@ impl RunDir {
         })
     }
 
+    /// Writes `name` whole or not at all: a temporary file renamed into place.
     fn write(&self, name: &str, contents: &str) -> Result<(), SearchError> {
-        let path = self.path.join(name);
-        fs::write(&path, contents).map_err(io("cannot write", &path))
+        write_atomic(&self.path.join(name), contents.as_bytes())
+    }
+
+    /// Whether this directory is the parent of a [`run_searches`] (holds `runs.json`).
+    pub fn is_multi_run(&self) -> bool {
+        self.path.join(RUNS_FILE).is_file()
+    }
+
+    /// Reads `runs.json` of a [`run_searches`] parent.
+    pub fn runs_plan(&self) -> Result<RunsPlan, SearchError> {
+        let path = self.path.join(RUNS_FILE);
+        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
+        serde_json::from_str(&text).map_err(|e| SearchError::Corrupt {
+            path,
+            message: e.to_string(),
+        })
     }
 
     /// Reads the history, keeping only the first `epochs` records (a run killed after
@@ -200,6 +263,33 @@ impl RunDir {
         self.path.join("checkpoint")
     }
 
+    /// The complete checkpoint with the most epochs among `checkpoint`,
+    /// `checkpoint.tmp` (written in full, killed before its rename) and
+    /// `checkpoint.old` (killed between the two renames), with its state.
+    fn latest_checkpoint(&self) -> Result<Option<(PathBuf, CheckpointState)>, SearchError> {
+        let mut latest: Option<(PathBuf, CheckpointState)> = None;
+        for name in ["checkpoint", "checkpoint.tmp", "checkpoint.old"] {
+            let dir = self.path.join(name);
+            let state_path = dir.join("state.json");
+            if !state_path.is_file() {
+                continue;
+            }
+            let text = fs::read_to_string(&state_path).map_err(io("cannot read", &state_path))?;
+            let state: CheckpointState =
+                serde_json::from_str(&text).map_err(|e| SearchError::Corrupt {
+                    path: state_path.clone(),
+                    message: e.to_string(),
+                })?;
+            if latest
+                .as_ref()
+                .is_none_or(|(_, best)| state.epochs_done > best.epochs_done)
+            {
+                latest = Some((dir, state));
+            }
+        }
+        Ok(latest)
+    }
+
     /// Saves the searcher after `epochs_done` epochs.
     pub fn save_checkpoint<B: AutodiffBackend>(
         &self,
@@ -207,8 +297,11 @@ impl RunDir {
         epochs_done: usize,
     ) -> Result<(), SearchError> {
         let tmp = self.path.join("checkpoint.tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io("cannot clear", &tmp))?;
+        let old = self.path.join("checkpoint.old");
+        for stale in [&tmp, &old] {
+            if stale.exists() {
+                fs::remove_dir_all(stale).map_err(io("cannot clear", stale))?;
+            }
         }
         fs::create_dir_all(&tmp).map_err(io("cannot create", &tmp))?;
         let recorder = Rec::new();
@@ -244,35 +337,39 @@ impl RunDir {
             epochs_done,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        let state_path = tmp.join("state.json");
-        let mut file = fs::File::create(&state_path).map_err(io("cannot write", &state_path))?;
-        file.write_all(
+        // The records reach the disk before state.json declares them complete.
+        for name in ["net", "arch", "weight_optimizer", "arch_optimizer"] {
+            let path = tmp.join(format!("{name}.mpk"));
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io("cannot sync", &path))?;
+        }
+        write_atomic(
+            &tmp.join("state.json"),
             serde_json::to_string_pretty(&state)
                 .expect("state serialises")
                 .as_bytes(),
-        )
-        .and_then(|_| file.sync_all())
-        .map_err(io("cannot write", &state_path))?;
+        )?;
         let dir = self.checkpoint_dir();
         if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io("cannot replace", &dir))?;
+            fs::rename(&dir, &old).map_err(io("cannot move aside", &dir))?;
         }
-        fs::rename(&tmp, &dir).map_err(io("cannot move into place", &dir))
+        fs::rename(&tmp, &dir).map_err(io("cannot move into place", &dir))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io("cannot remove", &old))?;
+        }
+        Ok(())
     }
 
-    /// Loads the checkpoint into a freshly built searcher; returns the epochs done.
+    /// Loads the latest complete checkpoint into a freshly built searcher; returns the
+    /// epochs done (0, the searcher untouched, when there is none).
     pub fn load_checkpoint<B: AutodiffBackend>(
         &self,
         searcher: &mut Searcher<B>,
     ) -> Result<usize, SearchError> {
-        let dir = self.checkpoint_dir();
-        let state_path = dir.join("state.json");
-        let text = fs::read_to_string(&state_path).map_err(io("cannot read", &state_path))?;
-        let state: CheckpointState =
-            serde_json::from_str(&text).map_err(|e| SearchError::Corrupt {
-                path: state_path.clone(),
-                message: e.to_string(),
-            })?;
+        let Some((dir, state)) = self.latest_checkpoint()? else {
+            return Ok(0);
+        };
         let recorder = Rec::new();
         let device = searcher.device().clone();
         let fail = |path: PathBuf| {
@@ -317,6 +414,231 @@ pub fn select(history: &[EpochRecord]) -> Option<Selection> {
     })
 }
 
+/// One search of a [`run_searches`], as `summary.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The search's number (1-based, as in its directory name).
+    pub run: usize,
+    /// Its seed.
+    pub seed: u64,
+    /// Its subdirectory of the parent.
+    pub dir: String,
+    /// Its selected epoch and that epoch's accuracies.
+    pub selection: Selection,
+    /// The selected genotype in DARTS form.
+    pub genotype: String,
+    /// Connections kept by the selected normal and reduction cells.
+    pub connections: [usize; 2],
+    /// Parameters of the selected genotype's target-net.
+    pub target_params: Option<u64>,
+    /// Multiply-adds of the selected genotype's target-net.
+    pub target_flops: Option<u64>,
+    /// Wall time of all its epochs in seconds.
+    pub seconds: f64,
+}
+
+/// `summary.json` of a [`run_searches`]: every search and which one was kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunsSummary {
+    /// How the best search is chosen.
+    pub rule: String,
+    /// The best search's index in `runs` (0-based).
+    pub best: usize,
+    /// Every search, in seed order.
+    pub runs: Vec<RunSummary>,
+}
+
+impl RunsSummary {
+    /// The summary as a plain-text table, the best search marked with `*`.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:>4} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>8}  {}\n",
+            "run", "seed", "epoch", "child %", "super %", "gap", "edges", "params", "directory"
+        );
+        for (i, r) in self.runs.iter().enumerate() {
+            let params = r
+                .target_params
+                .map_or("-".into(), |p| format!("{:.2}M", p as f64 / 1e6));
+            out.push_str(&format!(
+                "{:>3}{} {:>6} {:>6} {:>9.2} {:>9.2} {:>+7.2} {:>6} {:>8}  {}\n",
+                r.run,
+                if i == self.best { "*" } else { " " },
+                r.seed,
+                r.selection.epoch + 1,
+                100.0 * r.selection.child_accuracy,
+                100.0 * r.selection.supernet_accuracy,
+                100.0 * (r.selection.supernet_accuracy - r.selection.child_accuracy),
+                format!("{}/{}", r.connections[0], r.connections[1]),
+                params,
+                r.dir
+            ));
+        }
+        out.push_str(&format!("* kept: {}\n", self.rule));
+        out
+    }
+
+    fn csv(&self) -> String {
+        let mut out = String::from(
+            "run,seed,dir,best,selected_epoch,child_accuracy,supernet_accuracy,gap,normal_connections,reduce_connections,target_params,target_flops,seconds,genotype\n",
+        );
+        let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+        for (i, r) in self.runs.iter().enumerate() {
+            out.push_str(&format!(
+                "{},{},{},{},{},{:.6},{:.6},{:.6},{},{},{},{},{:.3},\"{}\"\n",
+                r.run,
+                r.seed,
+                r.dir,
+                i == self.best,
+                r.selection.epoch,
+                r.selection.child_accuracy,
+                r.selection.supernet_accuracy,
+                r.selection.supernet_accuracy - r.selection.child_accuracy,
+                r.connections[0],
+                r.connections[1],
+                opt(r.target_params),
+                opt(r.target_flops),
+                r.seconds,
+                r.genotype.replace('"', "\"\"")
+            ));
+        }
+        out
+    }
+}
+
+/// The result of [`run_searches`].
+#[derive(Debug, Clone)]
+pub struct RunsOutcome {
+    /// Every search's outcome, in seed order.
+    pub outcomes: Vec<SearchOutcome>,
+    /// The summary written to `summary.json` and `summary.csv`.
+    pub summary: RunsSummary,
+}
+
+impl RunsOutcome {
+    /// The best search's outcome.
+    pub fn best(&self) -> &SearchOutcome {
+        &self.outcomes[self.summary.best]
+    }
+}
+
+/// Runs `runs` searches of `config` in sequence with seeds `config.seed`,
+/// `config.seed + 1`, ..., each in its own run directory `run-<i>-seed-<s>` of
+/// `parent`, and keeps the best as the paper does: the search whose selected epoch has
+/// the highest child-net accuracy on its architecture split (ties: the earlier seed).
+/// Writes `config.json` and `runs.json` into `parent` first, and `summary.json`,
+/// `summary.csv` and copies of the best search's `genotype.json`, `genotype.txt`,
+/// `normal.svg` and `reduce.svg` at the end.
+///
+/// With `resume`, `config` and `runs` are ignored: the parent's `config.json` and
+/// `runs.json` apply, finished searches are read back, an interrupted one continues
+/// from its checkpoint and the missing ones run. A stop requested by the observer
+/// ends with [`SearchError::Stopped`] naming the parent, to resume as a whole.
+pub fn run_searches<B: AutodiffBackend>(
+    config: &SearchConfig,
+    runs: usize,
+    data: &OpenedDataset,
+    parent: &RunDir,
+    resume: bool,
+    observer: &mut dyn SearchObserver,
+    device: &B::Device,
+) -> Result<RunsOutcome, SearchError> {
+    let (config, plan) = if resume {
+        (parent.config()?, parent.runs_plan()?)
+    } else {
+        config.validate()?;
+        if runs == 0 {
+            return Err(SearchError::Config("runs must be at least 1".into()));
+        }
+        let plan = RunsPlan {
+            runs,
+            first_seed: config.seed,
+        };
+        let json = serde_json::to_string_pretty(config).expect("configs serialise");
+        write_atomic(&parent.path().join("config.json"), json.as_bytes())?;
+        parent.write(
+            RUNS_FILE,
+            &serde_json::to_string_pretty(&plan).expect("plans serialise"),
+        )?;
+        (config.clone(), plan)
+    };
+    let mut outcomes = Vec::with_capacity(plan.runs);
+    for index in 0..plan.runs {
+        let seed = plan.seed(index);
+        observer.run_started(index, plan.runs, seed);
+        let path = parent.path().join(plan.dir_name(index));
+        let started = path.join("config.json").is_file();
+        let run = if started {
+            RunDir::open(&path)?
+        } else {
+            RunDir::create(&path, false)?
+        };
+        let config = config.clone().with_seed(seed);
+        let outcome = match run_search::<B>(&config, data, &run, started, observer, device) {
+            Err(SearchError::Stopped { epochs_done, .. }) => {
+                return Err(SearchError::Stopped {
+                    run: parent.path().to_path_buf(),
+                    epochs_done,
+                });
+            }
+            other => other?,
+        };
+        outcomes.push(outcome);
+        if index + 1 < plan.runs && observer.should_stop() {
+            return Err(SearchError::Stopped {
+                run: parent.path().to_path_buf(),
+                epochs_done: config.epochs,
+            });
+        }
+    }
+    let summary = summarize(&plan, &outcomes);
+    let best = parent.path().join(&summary.runs[summary.best].dir);
+    for name in ["genotype.json", "genotype.txt", "normal.svg", "reduce.svg"] {
+        let from = best.join(name);
+        let contents = fs::read(&from).map_err(io("cannot read", &from))?;
+        write_atomic(&parent.path().join(name), &contents)?;
+    }
+    parent.write(
+        "summary.json",
+        &serde_json::to_string_pretty(&summary).expect("summaries serialise"),
+    )?;
+    parent.write("summary.csv", &summary.csv())?;
+    Ok(RunsOutcome { outcomes, summary })
+}
+
+fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
+    let runs: Vec<RunSummary> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(index, outcome)| {
+            let selected = &outcome.history[outcome.selection.epoch];
+            RunSummary {
+                run: index + 1,
+                seed: plan.seed(index),
+                dir: plan.dir_name(index),
+                selection: outcome.selection.clone(),
+                genotype: selected.genotype.to_darts_text(),
+                connections: [selected.normal.connections, selected.reduce.connections],
+                target_params: selected.target_params,
+                target_flops: selected.target_flops,
+                seconds: outcome.history.iter().map(|r| r.seconds).sum(),
+            }
+        })
+        .collect();
+    // The first of the best: ties keep the earlier seed.
+    let best = runs.iter().enumerate().fold(0, |best, (i, r)| {
+        if r.selection.child_accuracy > runs[best].selection.child_accuracy {
+            i
+        } else {
+            best
+        }
+    });
+    RunsSummary {
+        rule: "highest child-net accuracy of the selected epoch on the architecture split (ties: earlier seed)".into(),
+        best,
+        runs,
+    }
+}
+
 /// Runs (or, with `resume`, continues) a search in `run`, writing every file after
 /// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
 pub fn run_search<B: AutodiffBackend>(
@@ -333,12 +655,12 @@ pub fn run_search<B: AutodiffBackend>(
         config.clone()
     };
     let mut searcher = Searcher::<B>::new(config.clone(), &data.info, device)?;
-    let (start, mut history) = if resume && run.checkpoint_dir().join("state.json").exists() {
+    let (start, mut history) = if resume && run.latest_checkpoint()?.is_some() {
         let done = run.load_checkpoint(&mut searcher)?;
         (done, run.history(done)?)
     } else {
-        let path = run.path().join("config.json");
-        config.save(&path).map_err(io("cannot write", &path))?;
+        let json = serde_json::to_string_pretty(&config).expect("configs serialise");
+        write_atomic(&run.path().join("config.json"), json.as_bytes())?;
         (0, Vec::new())
     };
     let split = SearchSplit {
@@ -571,6 +893,205 @@ mod tests {
                 assert!(close(x, y), "epoch {}: alpha {x} vs {y}", a.epoch);
             }
         }
+    }
+
+    /// Asks to stop once `n` epochs have finished; counts the epochs it saw.
+    struct StopAfter {
+        n: usize,
+        seen: usize,
+        runs: Vec<(usize, usize, u64)>,
+    }
+
+    impl StopAfter {
+        fn new(n: usize) -> Self {
+            Self {
+                n,
+                seen: 0,
+                runs: Vec::new(),
+            }
+        }
+    }
+
+    impl SearchObserver for StopAfter {
+        fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
+            self.runs.push((run, runs, seed));
+        }
+        fn epoch_finished(&mut self, _record: &EpochRecord) {
+            self.seen += 1;
+        }
+        fn should_stop(&mut self) -> bool {
+            self.seen >= self.n
+        }
+    }
+
+    #[test]
+    fn several_searches_keep_the_best_and_resume_only_the_unfinished() {
+        let _turn = seeded();
+        let config = tiny(Method::Entran).with_epochs(2).with_seed(7);
+        let dir = tempfile::tempdir().unwrap();
+        let parent = RunDir::create(dir.path().join("runs"), false).unwrap();
+        // Stops inside the second search, after its first epoch.
+        let mut observer = StopAfter::new(3);
+        let stopped = run_searches::<B>(
+            &config,
+            3,
+            &data(),
+            &parent,
+            false,
+            &mut observer,
+            &Default::default(),
+        );
+        match stopped {
+            Err(SearchError::Stopped { run, epochs_done }) => {
+                assert_eq!(run, parent.path());
+                assert_eq!(epochs_done, 1);
+            }
+            other => panic!("expected a stop, got {other:?}"),
+        }
+        assert_eq!(observer.runs, vec![(0, 3, 7), (1, 3, 8)]);
+        assert!(parent.is_multi_run());
+        assert!(!parent.path().join("summary.json").exists());
+
+        // Resuming reads the first search back, finishes the second (one epoch left)
+        // and runs the third (two epochs).
+        let parent = RunDir::open(parent.path()).unwrap();
+        let mut observer = StopAfter::new(usize::MAX);
+        let outcome = run_searches::<B>(
+            &config,
+            99,
+            &data(),
+            &parent,
+            true,
+            &mut observer,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(observer.seen, 3);
+        assert_eq!(observer.runs, vec![(0, 3, 7), (1, 3, 8), (2, 3, 9)]);
+        let summary = &outcome.summary;
+        assert_eq!(summary.runs.len(), 3);
+        for (i, r) in summary.runs.iter().enumerate() {
+            assert_eq!(r.seed, 7 + i as u64);
+            assert_eq!(r.dir, format!("run-{}-seed-{}", i + 1, 7 + i));
+            let sub = RunDir::open(parent.path().join(&r.dir)).unwrap();
+            assert_eq!(sub.config().unwrap().seed, r.seed);
+            assert_eq!(outcome.outcomes[i].history.len(), 2);
+            assert_eq!(r.selection, outcome.outcomes[i].selection);
+        }
+        // The best: the highest child-net accuracy, the first of equals.
+        let top = summary
+            .runs
+            .iter()
+            .map(|r| r.selection.child_accuracy)
+            .fold(f64::MIN, f64::max);
+        let first_top = summary
+            .runs
+            .iter()
+            .position(|r| r.selection.child_accuracy == top)
+            .unwrap();
+        assert_eq!(summary.best, first_top);
+        let best_dir = parent.path().join(&summary.runs[summary.best].dir);
+        for file in ["genotype.json", "genotype.txt", "normal.svg", "reduce.svg"] {
+            assert_eq!(
+                std::fs::read(parent.path().join(file)).unwrap(),
+                std::fs::read(best_dir.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        let written: RunsSummary = serde_json::from_str(
+            &std::fs::read_to_string(parent.path().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&written, summary);
+        let csv = std::fs::read_to_string(parent.path().join("summary.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 4);
+        assert_eq!(
+            csv.lines().filter(|l| l.contains(",true,")).count(),
+            1,
+            "{csv}"
+        );
+        let table = summary.table();
+        assert_eq!(table.lines().count(), 5, "{table}");
+        assert!(table.contains(&format!("{}*", summary.best + 1)), "{table}");
+    }
+
+    #[test]
+    fn zero_searches_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = RunDir::create(dir.path().join("runs"), false).unwrap();
+        let err = run_searches::<B>(
+            &tiny(Method::Entran),
+            0,
+            &data(),
+            &parent,
+            false,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn a_search_killed_between_the_checkpoint_renames_resumes_from_a_complete_one() {
+        let _turn = seeded();
+        let config = tiny(Method::Entran).with_epochs(2);
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let stopped = run_search::<B>(
+            &config,
+            &data(),
+            &run,
+            false,
+            &mut StopAfter::new(1),
+            &Default::default(),
+        );
+        assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
+        // The state a kill leaves after `checkpoint` was moved aside and while the
+        // next checkpoint was still being written: no `checkpoint`, an incomplete
+        // `checkpoint.tmp` (no state.json) and the complete `checkpoint.old`.
+        std::fs::rename(
+            run.path().join("checkpoint"),
+            run.path().join("checkpoint.old"),
+        )
+        .unwrap();
+        let tmp = run.path().join("checkpoint.tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::write(tmp.join("net.mpk"), b"half a file").unwrap();
+        std::fs::write(tmp.join("state.json.tmp"), b"{\"epochs_do").unwrap();
+        let (found, state) = run.latest_checkpoint().unwrap().unwrap();
+        assert_eq!(found, run.path().join("checkpoint.old"));
+        assert_eq!(state.epochs_done, 1);
+
+        let mut observer = StopAfter::new(usize::MAX);
+        let resumed = run_search::<B>(
+            &config,
+            &data(),
+            &RunDir::open(run.path()).unwrap(),
+            true,
+            &mut observer,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(observer.seen, 1, "only the second epoch runs again");
+        assert_eq!(resumed.history.len(), 2);
+        // The new checkpoint replaced every leftover.
+        assert!(run.path().join("checkpoint/state.json").is_file());
+        assert!(!run.path().join("checkpoint.old").exists());
+        assert!(!tmp.exists());
+        let (_, state) = run.latest_checkpoint().unwrap().unwrap();
+        assert_eq!(state.epochs_done, 2);
+
+        // A complete checkpoint.tmp with more epochs wins over checkpoint.
+        std::fs::rename(run.path().join("checkpoint"), &tmp).unwrap();
+        std::fs::create_dir(run.path().join("checkpoint")).unwrap();
+        std::fs::write(
+            run.path().join("checkpoint/state.json"),
+            r#"{"epochs_done": 1, "version": "0"}"#,
+        )
+        .unwrap();
+        let (found, state) = run.latest_checkpoint().unwrap().unwrap();
+        assert_eq!((found, state.epochs_done), (tmp, 2));
     }
 
     #[test]

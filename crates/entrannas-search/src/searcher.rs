@@ -56,6 +56,8 @@ pub struct StepProgress {
 
 /// Receives progress; the CLI draws bars and writes logs from it.
 pub trait SearchObserver {
+    /// Search `run` (0-based) of `runs` with `seed` starts (several searches only).
+    fn run_started(&mut self, _run: usize, _runs: usize, _seed: u64) {}
     /// An epoch with `steps` iterations starts.
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
     /// Some steps are done (called every few steps; reading the loss syncs the device).

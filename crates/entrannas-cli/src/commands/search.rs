@@ -1,6 +1,6 @@
 //! `entrannas search`: the bi-level search, with a run directory that can be resumed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use burn::config::Config;
@@ -8,7 +8,8 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
 use entrannas_search::{
-    EnginePlacement, Method, OpSpace, RunDir, SearchConfig, SearchError, run_search,
+    EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, run_search,
+    run_searches,
 };
 use serde::Serialize;
 
@@ -16,13 +17,19 @@ use crate::backend::{BackendTask, DeviceSpec, dispatch};
 use crate::error::CliError;
 use crate::progress::{EpochBar, SearchProgress};
 
-/// Arguments of `entrannas search`. Flags override the `--config` file, which
-/// overrides the paper's defaults.
+/// Arguments of `entrannas search`. Flags override the `--config` file or the preset.
+/// Without `--preset`, `--config` and `--dataset`, the `quick` preset searches the
+/// embedded Fashion-MNIST subset; with a dataset, the paper's defaults apply.
 #[derive(Args, Debug, Default)]
 pub struct SearchArgs {
     /// A search config (JSON, as a run's `config.json`).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Starting configuration: `quick` (C = 8, 5 cells, 4 epochs at batch 64: minutes
+    /// on a CPU; the default without --dataset) or `paper` (C = 16, 8 cells, 50 epochs
+    /// at batch 512; the default with --dataset).
+    #[arg(long, conflicts_with = "config")]
+    pub preset: Option<String>,
     /// Continue the search in this run directory from its last checkpoint.
     #[arg(long, conflicts_with = "config")]
     pub resume: Option<PathBuf>,
@@ -32,6 +39,11 @@ pub struct SearchArgs {
     /// Overwrite a run directory that already holds a run.
     #[arg(long)]
     pub force: bool,
+    /// Run N searches with seeds seed, seed + 1, ... in subdirectories
+    /// `run-<i>-seed-<s>` of the run directory and keep the best (highest child-net
+    /// accuracy of the selected epoch), with `summary.json` and `summary.csv`.
+    #[arg(long)]
+    pub runs: Option<usize>,
     /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
     #[arg(long)]
     pub device: Option<String>,
@@ -98,6 +110,7 @@ impl SearchArgs {
     /// Whether any flag that changes the configuration was given.
     fn overrides_config(&self) -> bool {
         let options = [
+            self.preset.is_some(),
             self.method.is_some(),
             self.space.is_some(),
             self.engine.is_some(),
@@ -119,6 +132,7 @@ impl SearchArgs {
             self.eval_limit.is_some(),
             self.out.is_some(),
             self.force,
+            self.runs.is_some(),
         ];
         options.into_iter().any(|o| o)
     }
@@ -134,13 +148,23 @@ fn parse<T: std::str::FromStr<Err = SearchError>>(
         .map_err(CliError::from)
 }
 
-/// The configuration: paper defaults, then `--config`, then flags.
+/// The preset a search starts from: `--preset`, else `quick` when neither `--config`
+/// nor `--dataset` is given (the README's first command), else `paper`.
+pub fn preset(args: &SearchArgs) -> Result<Preset, CliError> {
+    Ok(match parse::<Preset>(&args.preset)? {
+        Some(preset) => preset,
+        None if args.config.is_none() && args.dataset.is_none() => Preset::Quick,
+        None => Preset::Paper,
+    })
+}
+
+/// The configuration: `--config` or the preset, then flags.
 pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
     let mut c = match &args.config {
         Some(path) => SearchConfig::load(path).map_err(|e| {
             CliError::Usage(format!("cannot read search config {}: {e}", path.display()))
         })?,
-        None => SearchConfig::new(),
+        None => preset(args)?.config(),
     };
     if let Some(v) = parse::<Method>(&args.method)? {
         c.method = v;
@@ -221,6 +245,8 @@ struct SearchTask {
     data: OpenedDataset,
     run: RunDir,
     resume: bool,
+    /// Several searches (`--runs`, or a resumed parent of several).
+    runs: Option<usize>,
 }
 
 impl BackendTask for SearchTask {
@@ -246,15 +272,23 @@ impl BackendTask for SearchTask {
             Some(&self.run.path().join(name)),
             &serde_json::to_string_pretty(&env).expect("environment serialises"),
         )?;
+        let c = &self.config;
         eprintln!(
-            "search: {} on {} ({} train images, {} classes) on {label}; run directory {}",
-            self.config.method,
+            "search: {} (C = {}, {} cells, {} epochs, batch {}) on {} ({} train images, {} classes) on {label}; run directory {}",
+            c.method,
+            c.channels,
+            c.layers,
+            c.epochs,
+            c.batch_size,
             self.data.info.name,
             self.data.train.len(),
             self.data.info.classes,
             self.run.path().display()
         );
         let mut progress = SearchProgress(EpochBar::new());
+        if let Some(runs) = self.runs {
+            return self.run_several::<B>(runs, &mut progress, &device);
+        }
         let outcome = run_search::<B>(
             &self.config,
             &self.data,
@@ -265,17 +299,78 @@ impl BackendTask for SearchTask {
         )?;
         let best = &outcome.history[outcome.selection.epoch];
         eprintln!(
-            "selected epoch {} (child-net accuracy {:.2}%, super-net {:.2}%); genotype in {}",
+            "selected epoch {} (child-net accuracy {:.2}%, super-net {:.2}%)",
             outcome.selection.epoch + 1,
             100.0 * outcome.selection.child_accuracy,
             100.0 * outcome.selection.supernet_accuracy,
-            self.run.path().join("genotype.json").display()
         );
-        for file in super::report::write(self.run.path())? {
-            eprintln!("report: {}", file.display());
-        }
+        let reports = super::report::write(self.run.path())?;
         println!("{}", best.genotype.to_darts_text());
+        print_results(self.run.path(), &reports, None);
         Ok(())
+    }
+}
+
+impl SearchTask {
+    /// `--runs N`: the searches in sequence, their reports, the summary table.
+    fn run_several<B: AutodiffBackend>(
+        self,
+        runs: usize,
+        progress: &mut SearchProgress,
+        device: &B::Device,
+    ) -> Result<(), CliError> {
+        let outcome = run_searches::<B>(
+            &self.config,
+            runs,
+            &self.data,
+            &self.run,
+            self.resume,
+            progress,
+            device,
+        )?;
+        let mut best_reports = Vec::new();
+        for (i, r) in outcome.summary.runs.iter().enumerate() {
+            let reports = super::report::write(&self.run.path().join(&r.dir))?;
+            if i == outcome.summary.best {
+                best_reports = reports;
+            }
+        }
+        eprint!("{}", outcome.summary.table());
+        let best = outcome.best();
+        println!(
+            "{}",
+            best.history[best.selection.epoch].genotype.to_darts_text()
+        );
+        print_results(
+            self.run.path(),
+            &best_reports,
+            Some(&["summary.json", "summary.csv"]),
+        );
+        Ok(())
+    }
+}
+
+/// Ends a search by saying where its results are (on stderr, after the genotype on
+/// stdout, so that a terminal shows them last); `summary` names the summary files of
+/// several searches.
+fn print_results(run: &Path, reports: &[PathBuf], summary: Option<&[&str]>) {
+    let files = |names: &[&str]| -> String {
+        names
+            .iter()
+            .map(|n| run.join(n).display().to_string())
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let reports: Vec<String> = reports.iter().map(|p| p.display().to_string()).collect();
+    eprintln!(
+        "results in {}:\n  genotype  {}\n  diagrams  {}\n  report    {}",
+        run.display(),
+        files(&["genotype.json", "genotype.txt"]),
+        files(&["normal.svg", "reduce.svg"]),
+        reports.join("  ")
+    );
+    if let Some(names) = summary {
+        eprintln!("  summary   {}", files(names));
     }
 }
 
@@ -285,7 +380,7 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         .device
         .as_deref()
         .map_or(Ok(DeviceSpec::default()), str::parse)?;
-    let (config, run, resume) = match &args.resume {
+    let (config, run, resume, runs) = match &args.resume {
         Some(dir) if args.overrides_config() => {
             return Err(CliError::Usage(format!(
                 "--resume continues {} with its own config.json; search flags are not applied to a resumed run (edit that file instead)",
@@ -294,15 +389,23 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         }
         Some(dir) => {
             let run = RunDir::open(dir)?;
-            (run.config()?, run, true)
+            let runs = if run.is_multi_run() {
+                Some(run.runs_plan()?.runs)
+            } else {
+                None
+            };
+            (run.config()?, run, true, runs)
         }
         None => {
             let config = build_config(&args)?;
+            if args.runs == Some(0) {
+                return Err(CliError::Usage("--runs must be at least 1".into()));
+            }
             let run = RunDir::create(
                 args.out.clone().unwrap_or_else(|| default_run_dir("")),
                 args.force,
             )?;
-            (config, run, false)
+            (config, run, false, args.runs)
         }
     };
     let data = open_dataset(&config)?;
@@ -313,6 +416,45 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
             data,
             run,
             resume,
+            runs,
         },
     )?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preset_is_quick_without_a_dataset_and_paper_with_one() {
+        let quick = build_config(&SearchArgs::default()).unwrap();
+        assert_eq!(quick, SearchConfig::quick());
+        let args = SearchArgs {
+            dataset: Some("fashion-mnist".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            build_config(&args).unwrap(),
+            SearchConfig::paper().with_dataset("fashion-mnist".into())
+        );
+        // An explicit preset wins; flags override it.
+        let args = SearchArgs {
+            preset: Some("paper".into()),
+            epochs: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            build_config(&args).unwrap(),
+            SearchConfig::paper().with_epochs(3)
+        );
+        let args = SearchArgs {
+            preset: Some("tiny".into()),
+            ..Default::default()
+        };
+        let err = build_config(&args).unwrap_err().to_string();
+        assert!(
+            err.contains("tiny") && err.contains("quick, paper"),
+            "{err}"
+        );
+    }
 }
