@@ -758,16 +758,14 @@ mod tests {
         Tensor::from_data(TensorData::new(values, dims), &Default::default())
     }
 
-    /// The gradient of every trainable float parameter of a module, in visiting order.
+    /// The gradient of every float parameter of a module, in visiting order (batch-norm
+    /// running statistics are visited too; they never have one).
     struct ParamGrads<'a>(&'a <B as AutodiffBackend>::Gradients, Vec<Option<Vec<f64>>>);
     impl ModuleVisitor<B> for ParamGrads<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            // Batch-norm running statistics are parameters too, never trained.
-            if param.val().is_require_grad() {
-                let grad = param.grad(self.0);
-                self.1
-                    .push(grad.map(|g| g.into_data().to_vec::<f64>().unwrap()));
-            }
+            let grad = param.grad(self.0);
+            self.1
+                .push(grad.map(|g| g.into_data().to_vec::<f64>().unwrap()));
         }
     }
 

@@ -23,7 +23,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use entrannas_cell::{CellPlan, SearchCell};
+use entrannas_cell::count_op_evaluations;
 use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -33,7 +33,7 @@ use crate::SearchError;
 use crate::config::SearchConfig;
 use crate::searcher::{Derivation, Searcher};
 use crate::space::{EnginePlacement, Method, OpSpace};
-use crate::supernet::{StemLayout, SuperNet};
+use crate::supernet::StemLayout;
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -430,8 +430,11 @@ pub struct BenchRow {
     pub connections_normal: Option<usize>,
     /// Connections of the derived reduction cell after the timed iterations.
     pub connections_reduce: Option<usize>,
-    /// Candidate-operation evaluations per iteration (both forward passes, with the
-    /// final derivation; preprocessing, bottleneck and backward passes not counted).
+    /// Candidate-operation evaluations of the last timed iteration, counted by the
+    /// cells as they ran ([`count_op_evaluations`]): both forward passes, the
+    /// architecture step's with the previous derivation and the weight step's with the
+    /// refreshed one; a shared `(source, op)` output counts once; preprocessing,
+    /// bottleneck and backward passes are not counted.
     pub op_evaluations: Option<usize>,
     /// Peak memory of the rung, if the probe measures it.
     pub peak_memory: Option<MemoryReading>,
@@ -503,64 +506,6 @@ fn random_batches<B: Backend>(
     (val, train)
 }
 
-/// Candidate-operation evaluations of one cell forward over `pairs` `(i, j, k)`:
-/// shared candidates count once per `(i, k)`, the zero op never.
-fn cell_evaluations<B: Backend>(
-    cell: &SearchCell<B>,
-    pairs: impl Iterator<Item = (usize, usize, usize)>,
-) -> usize {
-    let topology = cell.topology();
-    let mut seen = std::collections::HashSet::new();
-    pairs
-        .filter(|&(i, j, k)| {
-            let group = if cell.sharing {
-                i
-            } else {
-                topology.edge_index(i, j)
-            };
-            let real = cell
-                .candidates
-                .get(group)
-                .and_then(|g| g.get(k))
-                .is_some_and(Option::is_some);
-            real && (!cell.sharing || seen.insert((i, k)))
-        })
-        .count()
-}
-
-/// Candidate-operation evaluations of one super-net forward with `derivation`.
-fn forward_evaluations<B: Backend>(net: &SuperNet<B>, derivation: &Derivation, dst: bool) -> usize {
-    let plan_pairs = |plan: &CellPlan, inputs: usize| -> Vec<(usize, usize, usize)> {
-        plan.nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(offset, pairs)| pairs.iter().map(move |&(i, k)| (i, inputs + offset, k)))
-            .collect()
-    };
-    net.cells
-        .iter()
-        .zip(&net.engines)
-        .map(|(cell, &engine)| {
-            let plan = if cell.reduction {
-                &derivation.reduce
-            } else {
-                &derivation.normal
-            };
-            let topology = cell.topology();
-            let ops = cell.candidates.first().map_or(0, Vec::len);
-            let pairs = if engine && !dst {
-                topology
-                    .intermediate_nodes()
-                    .flat_map(|j| (0..j).flat_map(move |i| (0..ops).map(move |k| (i, j, k))))
-                    .collect()
-            } else {
-                plan_pairs(plan, cell.inputs)
-            };
-            cell_evaluations(cell, pairs.into_iter())
-        })
-        .sum()
-}
-
 /// Waits for the device and reads `t`'s first value.
 fn sync_scalar<B: Backend>(t: Tensor<B, 1>, device: &B::Device) -> f64 {
     let value = t.into_data().iter::<f64>().next().unwrap_or(f64::NAN);
@@ -590,7 +535,6 @@ fn run_rung<B: AutodiffBackend>(
     let config = rung.config(bench, batch);
     let tau = config.schedule().at_epoch(0);
     let lr = config.lr_at(0);
-    let dst = config.method == Method::Dst;
     let classes = (0..bench.classes).map(|c| format!("class {c}")).collect();
     let info = DatasetInfo::new(DatasetKind::Cifar10, bench.image, classes);
     let mut searcher = Searcher::<B>::new(config, &info, device)?;
@@ -613,16 +557,18 @@ fn run_rung<B: AutodiffBackend>(
     }
     let mut times = Vec::with_capacity(bench.steps);
     let mut final_loss = f64::NAN;
+    let mut evaluations = 0;
     for _ in 0..bench.steps {
-        let (seconds, loss) = iterate(&mut searcher, &mut derivation)?;
+        let (result, count) = count_op_evaluations(|| iterate(&mut searcher, &mut derivation));
+        let (seconds, loss) = result?;
         times.push(seconds);
         final_loss = loss;
+        evaluations = count.evaluations;
     }
     let total: f64 = times.iter().sum();
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let stats = derivation.report.genotype.stats();
-    let evaluations = 2 * forward_evaluations(&searcher.net, &derivation, dst);
     drop(searcher);
     Ok(BenchRow {
         error: None,
@@ -997,13 +943,29 @@ mod tests {
         }
         let by = |r: Rung| rows.iter().find(|row| row.rung == r).unwrap();
         assert_eq!(by(Rung::Darts).speedup_vs_darts, Some(1.0));
-        // DARTS computes every candidate of every edge in every cell.
+        // The measured counts per step (two forward passes over 3 cells: normal,
+        // reduce, reduce) against hand counts. DARTS computes every candidate of every
+        // edge in every cell.
         let k = 7; // standard space without `none`
         assert_eq!(by(Rung::Darts).op_evaluations, Some(2 * 3 * 14 * k));
-        assert!(
-            by(Rung::Sharing).op_evaluations < by(Rung::EngineTransit).op_evaluations,
-            "sharing computes each source's op once"
+        // Engine cells 0 and 1 compute all 14 x 7 candidates; the Transit cell only
+        // its 8 top-2 connections (on 8 distinct edges, so 8 evaluations unshared).
+        assert_eq!(
+            by(Rung::EngineTransit).op_evaluations,
+            Some(2 * (2 * 14 * k + 8))
         );
+        // Sharing: an Engine cell computes each of its 5 source nodes' 7 ops once; the
+        // Transit cell at most its 8 connections.
+        // The bottleneck changes widths, not the evaluations.
+        for rung in [Rung::Sharing, Rung::Bottleneck] {
+            let n = by(rung).op_evaluations.unwrap();
+            assert!(
+                (2 * (2 * 5 * k + 1)..=2 * (2 * 5 * k + 8)).contains(&n),
+                "{rung}: {n}"
+            );
+        }
+        // Dense DST: every connection active, so every cell computes 5 x 7 shared ops.
+        assert_eq!(by(Rung::DstDense).op_evaluations, Some(2 * 3 * 5 * k));
         // Dense DST keeps every connection: 14 edges x 7 ops per cell.
         assert_eq!(by(Rung::DstDense).connections(), Some(2 * 14 * k));
         let sparse = by(Rung::DstSparse).connections().unwrap();
