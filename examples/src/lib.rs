@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod child_bn;
 pub mod error;
 pub mod extended_space;
 pub mod lambda_sweep;

@@ -119,3 +119,26 @@ fn extended_space_runs_both_spaces() {
     assert_run_dir(&tmp.path().join("standard"));
     assert_run_dir(&tmp.path().join("extended"));
 }
+
+#[test]
+fn child_bn_evaluates_a_finished_search_three_ways() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: ExtendedSpaceArgs = parse(tmp.path(), &[]);
+    extended_space::run(&args).unwrap();
+    let data = args.common.open_data().unwrap();
+    let c = entrannas_examples::child_bn::check(&tmp.path().join("standard"), &data).unwrap();
+    for v in [
+        c.supernet,
+        c.child,
+        c.child_recalibrated,
+        c.child_batch_stats,
+    ] {
+        assert!((0.0..=1.0).contains(&v), "{c:?}");
+    }
+    assert_eq!(entrannas_examples::child_bn::table(&[c]).rows().len(), 1);
+    let err = entrannas_examples::child_bn::check(tmp.path(), &data)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("config.json"), "{err}");
+}
