@@ -98,6 +98,18 @@ pub struct SearchArgs {
     /// Dataset directory.
     #[arg(long)]
     pub data_dir: Option<String>,
+    /// Fraction of every class of the training set that trains the weights.
+    #[arg(long)]
+    pub train_portion: Option<f64>,
+    /// Fraction of every class that trains the architecture (default: the rest).
+    #[arg(long)]
+    pub val_portion: Option<f64>,
+    /// Initial softmax temperature.
+    #[arg(long)]
+    pub tau0: Option<f64>,
+    /// Temperature at the last epoch (sets the per-epoch factor).
+    #[arg(long)]
+    pub tau_final: Option<f64>,
     /// Stop each epoch after this many steps.
     #[arg(long)]
     pub steps_per_epoch: Option<usize>,
@@ -128,6 +140,10 @@ impl SearchArgs {
             self.seed.is_some(),
             self.dataset.is_some(),
             self.data_dir.is_some(),
+            self.train_portion.is_some(),
+            self.val_portion.is_some(),
+            self.tau0.is_some(),
+            self.tau_final.is_some(),
             self.steps_per_epoch.is_some(),
             self.eval_limit.is_some(),
             self.out.is_some(),
@@ -185,12 +201,30 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
     }
     set!(
-        lambda, epochs, batch_size, lr, arch_lr, channels, layers, nodes, seed, dataset
+        lambda,
+        epochs,
+        batch_size,
+        lr,
+        arch_lr,
+        channels,
+        layers,
+        nodes,
+        seed,
+        dataset,
+        train_portion
     );
     macro_rules! set_option {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
     }
-    set_option!(max_skip, data_dir, steps_per_epoch, eval_limit);
+    set_option!(
+        max_skip,
+        data_dir,
+        steps_per_epoch,
+        eval_limit,
+        val_portion,
+        tau0,
+        tau_final
+    );
     c.validate()?;
     Ok(c)
 }
