@@ -41,6 +41,10 @@ pub struct CommonArgs {
     /// Weight learning rate (default: 0.2 x batch / 512, the paper's rate scaled).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Adam learning rate of the architecture parameters (the paper's 6e-4 assumes
+    /// about 2,500 architecture steps; a short search may need more).
+    #[arg(long, default_value_t = 6e-4)]
+    pub arch_lr: f64,
     /// Temperature at the last epoch (the paper's 50 epochs end near 0.1).
     #[arg(long, default_value_t = 0.1)]
     pub tau_final: f64,
@@ -81,6 +85,7 @@ impl CommonArgs {
             .with_nodes(self.nodes)
             .with_batch_size(self.batch_size)
             .with_lr(lr)
+            .with_arch_lr(self.arch_lr)
             .with_tau_final(Some(self.tau_final))
             .with_train_portion(self.train_portion)
             .with_val_portion(self.val_portion)
@@ -129,6 +134,7 @@ mod tests {
         assert!((c.lr - 0.05).abs() < 1e-12, "{}", c.lr);
         assert_eq!(c.val_portion, Some(0.1));
         assert_eq!(c.tau_final, Some(0.1));
+        assert_eq!(c.arch_lr, 6e-4);
         c.validate().unwrap();
         assert_eq!(
             cli.common.out_dir("table1"),
