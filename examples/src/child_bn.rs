@@ -51,6 +51,9 @@ fn child_train_mode(
             searcher
                 .net
                 .forward_child(batch.images, &derivation.normal, &derivation.reduce);
+        // The autodiff backend keeps each forward's graph until a backward pass
+        // consumes it: without one, memory grows with every batch.
+        let _ = logits.clone().sum().backward();
         let hits: f64 = logits
             .argmax(1)
             .reshape([n])
