@@ -7,27 +7,20 @@
 //!
 //! ```sh
 //! cargo run --release -p entrannas-examples --example child_bn -- \
-//!     --dataset fashion-mnist runs/examples/table1/first runs/examples/table1/all
+//!     runs/examples/table1/first runs/examples/table1/all
 //! ```
 //!
-//! `--dataset` and `--data-dir` must name the data the searches used.
+//! Each run is evaluated on the dataset its `config.json` names.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use entrannas_data::{DatasetKind, OpenOptions, open};
 use entrannas_examples::ExampleError;
 use entrannas_examples::child_bn::{check, table};
 
 /// The child-net of finished searches under three batch-norm treatments.
 #[derive(Parser)]
 struct Cli {
-    /// Dataset the searches used.
-    #[arg(long, default_value = "embedded")]
-    dataset: String,
-    /// Its directory.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
     /// Search run directories.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
@@ -41,11 +34,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), ExampleError> {
-    let kind: DatasetKind = cli.dataset.parse()?;
-    let data = open(kind, cli.data_dir.as_deref(), &OpenOptions::default())?;
     let mut checks = Vec::new();
     for dir in &cli.runs {
-        let c = check(dir, &data)?;
+        let c = check(dir)?;
         eprintln!("{}: done", dir.display());
         checks.push(c);
     }

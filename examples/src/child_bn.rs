@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::ElementConversion;
-use entrannas_data::{OpenedDataset, Prefetch, SearchSplit};
+use entrannas_data::{DatasetKind, OpenOptions, Prefetch, SearchSplit, open};
 use entrannas_search::searcher::Derivation;
 use entrannas_search::{RunDir, Searcher};
 
@@ -69,10 +69,16 @@ fn child_train_mode(
 }
 
 /// Evaluates the child-net of the finished search in `run_dir` (its last checkpoint,
-/// at its last epoch's temperature) on `data`, the dataset the search used.
-pub fn check(run_dir: &Path, data: &OpenedDataset) -> Result<BnCheck, ExampleError> {
+/// at its last epoch's temperature) on the dataset its `config.json` names.
+pub fn check(run_dir: &Path) -> Result<BnCheck, ExampleError> {
     let run = RunDir::open(run_dir)?;
     let config = run.config()?;
+    let kind: DatasetKind = config.dataset.parse()?;
+    let data = open(
+        kind,
+        config.data_dir.as_deref().map(Path::new),
+        &OpenOptions::default(),
+    )?;
     let device = Default::default();
     let mut searcher = Searcher::<Cpu>::new(config.clone(), &data.info, &device)?;
     let epochs = run.load_checkpoint(&mut searcher)?;

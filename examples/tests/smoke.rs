@@ -126,8 +126,7 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
     let tmp = tempfile::tempdir().unwrap();
     let args: ExtendedSpaceArgs = parse(tmp.path(), &[]);
     extended_space::run(&args).unwrap();
-    let data = args.common.open_data().unwrap();
-    let c = entrannas_examples::child_bn::check(&tmp.path().join("standard"), &data).unwrap();
+    let c = entrannas_examples::child_bn::check(&tmp.path().join("standard")).unwrap();
     for v in [
         c.supernet,
         c.child,
@@ -137,7 +136,7 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
         assert!((0.0..=1.0).contains(&v), "{c:?}");
     }
     assert_eq!(entrannas_examples::child_bn::table(&[c]).rows().len(), 1);
-    let err = entrannas_examples::child_bn::check(tmp.path(), &data)
+    let err = entrannas_examples::child_bn::check(tmp.path())
         .unwrap_err()
         .to_string();
     assert!(err.contains("config.json"), "{err}");
