@@ -43,8 +43,9 @@ pub enum CliError {
 
 impl CliError {
     /// The process exit code: 2 for bad input, 3 for a missing backend, 130 for a
-    /// search stopped by Ctrl-C (resumable), 1 otherwise.
+    /// search or training stopped by Ctrl-C (resumable), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
+        use entrannas_eval::EvalError as E;
         use entrannas_search::SearchError as S;
         match self {
             CliError::Usage(_) | CliError::Data(_) | CliError::Genotype(_) | CliError::Relax(_) => {
@@ -58,6 +59,17 @@ impl CliError {
                 | S::Data(_)
                 | S::Genotype(_)
                 | S::Corrupt { .. },
+            ) => 2,
+            CliError::Eval(E::Stopped { .. }) => 130,
+            CliError::Eval(
+                E::Config(_)
+                | E::Target(_)
+                | E::Genotype(_)
+                | E::Data(_)
+                | E::InputShape { .. }
+                | E::EmptyDataset(_)
+                | E::Corrupt { .. }
+                | E::RunExists(_),
             ) => 2,
             CliError::BackendMissing(_) => 3,
             _ => 1,

@@ -210,6 +210,65 @@ fn data_decodes_every_folder_image_and_skips_bad_ones_only_when_told() {
     let items = text.lines().find(|l| l.starts_with("items")).unwrap();
     let counts: Vec<&str> = items.split_whitespace().skip(1).collect();
     assert_eq!(counts[..2], ["4", "2"], "{text}");
+
+    // search and train check every header when they open a folder: a file that is no
+    // image stops them before any work, unless they are told to leave it out.
+    std::fs::write(dir.path().join("train/cat/junk.jpg"), b"not an image").unwrap();
+    std::fs::remove_file(dir.path().join("train/dog/cut.png")).unwrap();
+    let search = [
+        "search",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        root,
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--eval-limit",
+        "2",
+        "--batch-size",
+        "2",
+        "--channels",
+        "2",
+        "--layers",
+        "3",
+        "--bottleneck",
+        "0",
+    ];
+    let runs = tempfile::tempdir().unwrap();
+    let out_dir = runs.path().join("search");
+    let out_dir = out_dir.to_str().unwrap();
+    let out = entrannas(&[&search[..], &["--out", out_dir]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("junk.jpg"), "{}", stderr(&out));
+    let out = entrannas(&[
+        "train",
+        "darts_v2",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        root,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("junk.jpg"), "{}", stderr(&out));
+
+    let out = entrannas(
+        &[
+            &search[..],
+            &["--out", out_dir, "--force", "--skip-bad-images"],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped 1 undecodable image(s) (first: ")
+            && stderr(&out).contains("junk.jpg"),
+        "{}",
+        stderr(&out)
+    );
+    let config = std::fs::read_to_string(runs.path().join("search/config.json")).unwrap();
+    assert!(config.contains("\"skip_bad_images\": true"), "{config}");
 }
 
 /// The flags of a tiny search on the embedded data: a few steps per epoch on a small

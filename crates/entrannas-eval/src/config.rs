@@ -84,6 +84,10 @@ pub struct TrainConfig {
     pub dataset: String,
     /// Dataset directory (default: the dataset's usual place).
     pub data_dir: Option<String>,
+    /// Leave image files that cannot be decoded (image folders) out of the dataset,
+    /// counted and reported, instead of stopping at the first one.
+    #[config(default = false)]
+    pub skip_bad_images: bool,
     /// Stop each epoch after this many steps (`None`: the whole training set).
     pub steps_per_epoch: Option<usize>,
     /// Evaluate on at most this many test images (`None`: all).
@@ -144,11 +148,15 @@ impl TrainConfig {
             .with_auxiliary(self.auxiliary)
     }
 
-    /// Opens the configured dataset (`dataset`, `data_dir`) with default options.
+    /// Opens the configured dataset (`dataset`, `data_dir`, `skip_bad_images`).
     pub fn open_dataset(&self) -> Result<OpenedDataset, EvalError> {
         let kind: DatasetKind = self.dataset.parse()?;
         let dir = self.data_dir.as_deref().map(Path::new);
-        Ok(entrannas_data::open(kind, dir, &OpenOptions::default())?)
+        let options = OpenOptions {
+            skip_undecodable: self.skip_bad_images,
+            ..OpenOptions::default()
+        };
+        Ok(entrannas_data::open(kind, dir, &options)?)
     }
 
     /// Checks values that would make training meaningless or fail.

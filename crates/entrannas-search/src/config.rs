@@ -108,6 +108,10 @@ pub struct SearchConfig {
     pub dataset: String,
     /// Dataset directory (default: the dataset's usual place).
     pub data_dir: Option<String>,
+    /// Leave image files that cannot be decoded (image folders) out of the dataset,
+    /// counted and reported, instead of stopping at the first one.
+    #[config(default = false)]
+    pub skip_bad_images: bool,
     /// Stem layout (`cifar` for small images, `imagenet` for 224).
     #[config(default = "StemLayout::Cifar")]
     pub stem: StemLayout,

@@ -37,6 +37,18 @@ pub fn dataset_kind(name: &str) -> Result<DatasetKind, CliError> {
     Ok(name.parse::<DatasetKind>()?)
 }
 
+/// Tells on stderr how many undecodable images opening `data` left out, if any.
+pub fn report_skipped(data: &entrannas_data::OpenedDataset) {
+    let skipped = data.skipped_images();
+    if let Some(first) = skipped.first() {
+        eprintln!(
+            "skipped {} undecodable image(s) (first: {})",
+            skipped.len(),
+            first.display()
+        );
+    }
+}
+
 /// Runs `entrannas data`.
 pub fn run(args: DataArgs) -> Result<(), CliError> {
     let options = OpenOptions {

@@ -110,6 +110,9 @@ pub struct SearchArgs {
     /// Temperature at the last epoch (sets the per-epoch factor).
     #[arg(long)]
     pub tau_final: Option<f64>,
+    /// Leave undecodable image files out (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_images: bool,
     /// Stop each epoch after this many steps.
     #[arg(long)]
     pub steps_per_epoch: Option<usize>,
@@ -141,6 +144,7 @@ impl SearchArgs {
             self.dataset.is_some(),
             self.data_dir.is_some(),
             self.train_portion.is_some(),
+            self.skip_bad_images,
             self.val_portion.is_some(),
             self.tau0.is_some(),
             self.tau_final.is_some(),
@@ -225,6 +229,9 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         tau0,
         tau_final
     );
+    if args.skip_bad_images {
+        c.skip_bad_images = true;
+    }
     c.validate()?;
     Ok(c)
 }
@@ -232,11 +239,17 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
 /// Reads the dataset a config names.
 pub fn open_dataset(config: &SearchConfig) -> Result<OpenedDataset, CliError> {
     let kind = super::data::dataset_kind(&config.dataset)?;
-    Ok(open(
+    let options = OpenOptions {
+        skip_undecodable: config.skip_bad_images,
+        ..OpenOptions::default()
+    };
+    let data = open(
         kind,
         config.data_dir.as_deref().map(std::path::Path::new),
-        &OpenOptions::default(),
-    )?)
+        &options,
+    )?;
+    super::data::report_skipped(&data);
+    Ok(data)
 }
 
 /// `runs/<prefix>YYYYMMDD-HHMMSS` in UTC.

@@ -51,6 +51,9 @@ pub struct TrainArgs {
     /// Dataset directory.
     #[arg(long)]
     pub data_dir: Option<String>,
+    /// Leave undecodable image files out (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_images: bool,
     /// Initial channels C.
     #[arg(long)]
     pub channels: Option<usize>,
@@ -96,6 +99,7 @@ impl TrainArgs {
             self.layout.is_some(),
             self.dataset.is_some(),
             self.data_dir.is_some(),
+            self.skip_bad_images,
             self.channels.is_some(),
             self.layers.is_some(),
             self.epochs.is_some(),
@@ -152,6 +156,9 @@ fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
     }
     if args.no_auxiliary {
         c.auxiliary = false;
+    }
+    if args.skip_bad_images {
+        c.skip_bad_images = true;
     }
     c.validate()?;
     Ok(c)
@@ -261,6 +268,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         }
     };
     let data = job.config.open_dataset()?;
+    super::data::report_skipped(&data);
     dispatch(
         &device,
         TrainTask {
