@@ -95,6 +95,24 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Reads a config file written by this or an earlier version: fields the file
+    /// lacks (added since) take their defaults, where burn's `Config::load` would
+    /// refuse the file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not JSON, or holds a bad value (the message says).
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let file: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let serde_json::Value::Object(fields) = file else {
+            return Err("not a JSON object".into());
+        };
+        let mut merged = serde_json::to_value(Self::new()).map_err(|e| e.to_string())?;
+        if let serde_json::Value::Object(defaults) = &mut merged {
+            defaults.extend(fields);
+        }
+        serde_json::from_value(merged).map_err(|e| e.to_string())
+    }
     /// The paper's CIFAR-10 training: 600 epochs, batch 96, SGD lr 0.025 cosine to 0,
     /// momentum 0.9, wd 3e-4, clip 5, cutout 16, drop-path 0.2, auxiliary 0.4, `C = 36`,
     /// `L = 20`.

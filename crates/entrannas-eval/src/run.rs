@@ -290,9 +290,9 @@ fn load_config(path: &Path) -> Result<TrainConfig, EvalError> {
             message: "missing".into(),
         });
     }
-    TrainConfig::load(path).map_err(|e| EvalError::Corrupt {
+    TrainConfig::read(path).map_err(|message| EvalError::Corrupt {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
     })
 }
 

@@ -173,6 +173,25 @@ impl fmt::Display for Preset {
 const QUICK_ARCH_LR: f64 = 0.01;
 
 impl SearchConfig {
+    /// Reads a config file written by this or an earlier version: fields the file
+    /// lacks (added since) take their defaults, where burn's `Config::load` would
+    /// refuse the file.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not JSON, or holds a bad value (the message says).
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let file: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let serde_json::Value::Object(fields) = file else {
+            return Err("not a JSON object".into());
+        };
+        let mut merged = serde_json::to_value(Self::new()).map_err(|e| e.to_string())?;
+        if let serde_json::Value::Object(defaults) = &mut merged {
+            defaults.extend(fields);
+        }
+        serde_json::from_value(merged).map_err(|e| e.to_string())
+    }
+
     /// The paper's search (SPEC sections 2 and 4): `C = 16`, 8 cells, 50 epochs,
     /// batch 512 at learning rate 0.2, temperature 5.0 annealed by 0.923 per epoch.
     /// The same as [`SearchConfig::new`].
@@ -353,6 +372,27 @@ mod tests {
         assert!(
             err.contains("fast") && err.contains("quick, paper"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_written_before_a_field_was_added_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let mut old = serde_json::to_value(SearchConfig::new().with_epochs(7)).unwrap();
+        old.as_object_mut().unwrap().remove("skip_bad_images");
+        std::fs::write(&path, old.to_string()).unwrap();
+        assert!(
+            SearchConfig::load(&path).is_err(),
+            "burn's loader refuses it"
+        );
+        let c = SearchConfig::read(&path).unwrap();
+        assert_eq!((c.epochs, c.skip_bad_images), (7, false));
+        std::fs::write(&path, "{\"epochs\": \"many\"}").unwrap();
+        assert!(
+            SearchConfig::read(&path)
+                .unwrap_err()
+                .contains("invalid type")
         );
     }
 

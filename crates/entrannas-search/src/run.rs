@@ -21,7 +21,6 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
@@ -157,10 +156,7 @@ impl RunDir {
     /// Reads `config.json`.
     pub fn config(&self) -> Result<SearchConfig, SearchError> {
         let path = self.path.join("config.json");
-        SearchConfig::load(&path).map_err(|e| SearchError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
+        SearchConfig::read(&path).map_err(|message| SearchError::Corrupt { path, message })
     }
 
     /// Writes `name` whole or not at all: a temporary file renamed into place.

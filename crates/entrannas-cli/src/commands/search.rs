@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
@@ -181,7 +180,7 @@ pub fn preset(args: &SearchArgs) -> Result<Preset, CliError> {
 /// The configuration: `--config` or the preset, then flags.
 pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
     let mut c = match &args.config {
-        Some(path) => SearchConfig::load(path).map_err(|e| {
+        Some(path) => SearchConfig::read(path).map_err(|e| {
             CliError::Usage(format!("cannot read search config {}: {e}", path.display()))
         })?,
         None => preset(args)?.config(),

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_cell::TargetLayout;
@@ -118,7 +117,7 @@ impl TrainArgs {
 
 fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
     let mut c = match (&args.config, args.layout.as_deref()) {
-        (Some(path), _) => TrainConfig::load(path).map_err(|e| {
+        (Some(path), _) => TrainConfig::read(path).map_err(|e| {
             CliError::Usage(format!(
                 "cannot read training config {}: {e}",
                 path.display()
