@@ -581,7 +581,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "flaky under parallel load (issue 7): alone it is bit-identical run after run; with other tests and builds on 2 cores its final metrics differed by 1e-5 and once by 10% of a 0.01 loss"]
     fn a_resumed_training_ends_like_an_uninterrupted_one() {
         let _turn = seeded();
         let data = toy_data();
