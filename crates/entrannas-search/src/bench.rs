@@ -866,41 +866,13 @@ mod tests {
         assert_eq!(NoMemoryProbe.peak(), None);
     }
 
-    /// Set in the child process that runs [`tiny_ladder_in_this_process`].
-    const CHILD: &str = "ENTRANNAS_BENCH_LADDER_CHILD";
-
     /// The ladder builds networks, which reseeds and draws from burn's process-wide
     /// CPU generator; other tests of this crate (the resume test) need that generator
-    /// to themselves, and the peak RSS covers the whole process. So the ladder runs in
-    /// a child process of this test binary that runs only it.
+    /// to themselves, and the peak RSS covers the whole process. So the ladder runs
+    /// alone in a child process.
     #[test]
-    fn tiny_ladder_runs_every_rung_in_a_child_process() {
-        let exe = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "bench::tests::tiny_ladder_in_this_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("1 passed"), "the child ran nothing:\n{text}");
-        assert!(text.contains("ladder checked"), "{text}");
-    }
-
-    /// The body of the ladder test; does nothing unless started by
-    /// [`tiny_ladder_runs_every_rung_in_a_child_process`].
-    #[test]
-    fn tiny_ladder_in_this_process() {
-        if std::env::var_os(CHILD).is_none() {
+    fn tiny_ladder_runs_every_rung() {
+        if !crate::isolated::isolated("bench::tests::tiny_ladder_runs_every_rung") {
             return;
         }
         type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
@@ -1015,6 +987,5 @@ mod tests {
                 .all(|r| r.error.as_deref().is_some_and(|e| e.contains("3 cells")))
         );
         assert!(table(&rows).contains("failed"));
-        println!("ladder checked");
     }
 }

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod config;
 mod error;
+#[cfg(test)]
+mod isolated;
 pub mod run;
 pub mod searcher;
 pub mod space;

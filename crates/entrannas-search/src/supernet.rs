@@ -284,580 +284,540 @@ pub fn method_defaults(
 
 #[cfg(test)]
 mod tests {
-    /// Set in the child process that runs the [`child`] tests.
-    const CHILD: &str = "ENTRANNAS_SUPERNET_CHILD";
-
-    /// How many tests [`child`] holds.
-    const CHILD_TESTS: usize = 5;
-
     /// The super-net tests build networks, which seed and draw from burn's
     /// process-wide CPU generator; other tests of this crate (the resume test) need
-    /// that generator to themselves. So they run in a child process of this test
-    /// binary that runs only them.
-    #[test]
-    fn supernet_checks_run_in_a_child_process() {
-        let exe = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(exe)
-            .args(["supernet::tests::child::", "--test-threads=2"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{text}");
-        assert!(
-            text.contains(&format!("test result: ok. {CHILD_TESTS} passed")),
-            "the child did not run every test:\n{text}"
-        );
+    /// that generator to themselves. So each runs alone in a child process
+    /// ([`isolated`](crate::isolated::isolated)).
+    use std::collections::BTreeSet;
+
+    use burn::backend::{Autodiff, NdArray};
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::nn::conv::Conv2d;
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::tensor::backend::{AutodiffBackend, Backend};
+    use burn::tensor::{Int, Tensor, TensorData};
+    use entrannas_cell::{CellPlan, CellTopology, OpCount, count_op_evaluations};
+    use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
+    use entrannas_ops::{BatchNorm2d, Layer, Op};
+    use entrannas_relax::CellType;
+
+    use crate::isolated::isolated;
+    use crate::searcher::{Derivation, Searcher};
+    use crate::space::{EnginePlacement, Method, OpSpace};
+    use crate::supernet::{Architecture, CellArchitecture, StemLayout};
+    use crate::{SearchConfig, SuperNet};
+
+    type B = Autodiff<NdArray<f64>>;
+    type Grads = <B as AutodiffBackend>::Gradients;
+
+    const CLASSES: usize = 3;
+
+    fn config(method: Method) -> SearchConfig {
+        SearchConfig::new()
+            .with_method(method)
+            .with_channels(4)
+            .with_layers(3)
+            .with_batch_size(2)
     }
 
-    /// The tests proper; each does nothing unless started by
-    /// [`supernet_checks_run_in_a_child_process`].
-    mod child {
-        use std::collections::BTreeSet;
+    fn searcher(config: SearchConfig, image: [usize; 3]) -> Searcher<B> {
+        let classes = (0..CLASSES).map(|c| format!("class {c}")).collect();
+        let info = DatasetInfo::new(DatasetKind::Cifar10, image, classes);
+        Searcher::new(config, &info, &Default::default()).unwrap()
+    }
 
-        use burn::backend::{Autodiff, NdArray};
-        use burn::module::{Module, ModuleVisitor, Param};
-        use burn::nn::conv::Conv2d;
-        use burn::nn::loss::CrossEntropyLossConfig;
-        use burn::tensor::backend::{AutodiffBackend, Backend};
-        use burn::tensor::{Int, Tensor, TensorData};
-        use entrannas_cell::{CellPlan, CellTopology, OpCount, count_op_evaluations};
-        use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
-        use entrannas_ops::{BatchNorm2d, Layer, Op};
-        use entrannas_relax::CellType;
-
-        use super::CHILD;
-        use crate::searcher::{Derivation, Searcher};
-        use crate::space::{EnginePlacement, Method, OpSpace};
-        use crate::supernet::{Architecture, CellArchitecture, StemLayout};
-        use crate::{SearchConfig, SuperNet};
-
-        type B = Autodiff<NdArray<f64>>;
-        type Grads = <B as AutodiffBackend>::Gradients;
-
-        fn in_child() -> bool {
-            std::env::var_os(CHILD).is_some()
+    /// A deterministic batch of 2 images and labels.
+    fn batch(image: [usize; 3], seed: f64) -> ImageBatch<B> {
+        let [c, h, w] = image;
+        let pixels: Vec<f64> = (0..2 * c * h * w)
+            .map(|i| (i as f64 * 0.37 + seed).sin())
+            .collect();
+        ImageBatch {
+            images: Tensor::from_data(TensorData::new(pixels, [2, c, h, w]), &Default::default()),
+            targets: Tensor::<B, 1, Int>::from_data(
+                TensorData::new(vec![0i64, 2], [2]),
+                &Default::default(),
+            ),
         }
+    }
 
-        const CLASSES: usize = 3;
-
-        fn config(method: Method) -> SearchConfig {
-            SearchConfig::new()
-                .with_method(method)
-                .with_channels(4)
-                .with_layers(3)
-                .with_batch_size(2)
+    /// The architecture as the search step builds it; `active` plans only with
+    /// `dst_active` (DST's sparse Engine cells).
+    fn architecture(
+        s: &Searcher<B>,
+        derivation: &Derivation,
+        tau: f64,
+        dst_active: bool,
+    ) -> Architecture<B> {
+        let relaxation = s.config.method.relaxation();
+        let cell = |cell: CellType, plan: &CellPlan| CellArchitecture {
+            coefficients: s.arch.coefficients(cell, relaxation, tau).unwrap(),
+            plan: plan.clone(),
+            active: dst_active.then(|| plan.clone()),
+        };
+        Architecture {
+            normal: cell(CellType::Normal, &derivation.normal),
+            reduce: cell(CellType::Reduce, &derivation.reduce),
         }
+    }
 
-        fn searcher(config: SearchConfig, image: [usize; 3]) -> Searcher<B> {
-            let classes = (0..CLASSES).map(|c| format!("class {c}")).collect();
-            let info = DatasetInfo::new(DatasetKind::Cifar10, image, classes);
-            Searcher::new(config, &info, &Default::default()).unwrap()
+    /// The gradient of every float parameter of a module, in visiting order
+    /// (batch-norm running statistics are visited too; they never have one).
+    struct ParamGrads<'a>(&'a Grads, Vec<Option<Vec<f64>>>);
+    impl ModuleVisitor<B> for ParamGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let grad = param.grad(self.0);
+            self.1
+                .push(grad.map(|g| g.into_data().to_vec::<f64>().unwrap()));
         }
+    }
 
-        /// A deterministic batch of 2 images and labels.
-        fn batch(image: [usize; 3], seed: f64) -> ImageBatch<B> {
-            let [c, h, w] = image;
-            let pixels: Vec<f64> = (0..2 * c * h * w)
-                .map(|i| (i as f64 * 0.37 + seed).sin())
-                .collect();
-            ImageBatch {
-                images: Tensor::from_data(
-                    TensorData::new(pixels, [2, c, h, w]),
-                    &Default::default(),
-                ),
-                targets: Tensor::<B, 1, Int>::from_data(
-                    TensorData::new(vec![0i64, 2], [2]),
-                    &Default::default(),
-                ),
+    fn param_grads<M: Module<B>>(module: &M, grads: &Grads) -> Vec<Option<Vec<f64>>> {
+        let mut visitor = ParamGrads(grads, Vec::new());
+        module.visit(&mut visitor);
+        visitor.1
+    }
+
+    /// The gradients of an operation's trainable weights (convolutions, affine
+    /// batch norms), in layer order.
+    fn weight_grads(op: &Op<B>, grads: &Grads) -> Vec<Option<Vec<f64>>> {
+        let conv = |c: &Conv2d<B>| c.weight.grad(grads).map(host);
+        let norm = |n: &BatchNorm2d<B>| {
+            [n.gamma.as_ref(), n.beta.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|p| p.grad(grads).map(host))
+                .collect::<Vec<_>>()
+        };
+        let mut out = Vec::new();
+        for layer in &op.layers {
+            match layer {
+                Layer::Conv(c) => out.push(conv(c)),
+                Layer::Norm(n) => out.extend(norm(n)),
+                Layer::FactorizedReduce(f) => {
+                    out.push(conv(&f.even));
+                    out.push(conv(&f.odd));
+                    out.extend(norm(&f.norm));
+                }
+                _ => {}
             }
         }
+        out
+    }
 
-        /// The architecture as the search step builds it; `active` plans only with
-        /// `dst_active` (DST's sparse Engine cells).
-        fn architecture(
-            s: &Searcher<B>,
-            derivation: &Derivation,
-            tau: f64,
-            dst_active: bool,
-        ) -> Architecture<B> {
-            let relaxation = s.config.method.relaxation();
-            let cell = |cell: CellType, plan: &CellPlan| CellArchitecture {
-                coefficients: s.arch.coefficients(cell, relaxation, tau).unwrap(),
-                plan: plan.clone(),
-                active: dst_active.then(|| plan.clone()),
-            };
-            Architecture {
-                normal: cell(CellType::Normal, &derivation.normal),
-                reduce: cell(CellType::Reduce, &derivation.reduce),
+    fn host<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f64> {
+        t.into_data().to_vec::<f64>().unwrap()
+    }
+
+    /// The `(candidate group, op)` pairs a plan runs in `net.cells[index]`.
+    fn groups(net: &SuperNet<B>, index: usize, plan: &CellPlan) -> BTreeSet<(usize, usize)> {
+        let cell = &net.cells[index];
+        let topology = cell.topology();
+        let mut set = BTreeSet::new();
+        for (offset, pairs) in plan.nodes.iter().enumerate() {
+            for &(i, k) in pairs {
+                let j = cell.inputs + offset;
+                set.insert((
+                    if cell.sharing {
+                        i
+                    } else {
+                        topology.edge_index(i, j)
+                    },
+                    k,
+                ));
             }
         }
+        set
+    }
 
-        /// The gradient of every float parameter of a module, in visiting order
-        /// (batch-norm running statistics are visited too; they never have one).
-        struct ParamGrads<'a>(&'a Grads, Vec<Option<Vec<f64>>>);
-        impl ModuleVisitor<B> for ParamGrads<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-                let grad = param.grad(self.0);
-                self.1
-                    .push(grad.map(|g| g.into_data().to_vec::<f64>().unwrap()));
-            }
+    /// The input shapes: Fashion-MNIST, CIFAR, and the ImageNet stem (three
+    /// stride-2 convolutions) at a small size.
+    const INPUTS: [([usize; 3], StemLayout); 3] = [
+        ([1, 28, 28], StemLayout::Cifar),
+        ([3, 32, 32], StemLayout::Cifar),
+        ([3, 32, 32], StemLayout::Imagenet),
+    ];
+
+    /// EnTranNAS and DST, every Engine placement and op space; the input shapes
+    /// take turns, so each method, placement and space meets at least two of them
+    /// and each method and space all three (the full product triples the time).
+    /// Logits of the right shape, and finite gradients reaching alpha, beta (DST)
+    /// and the weights of Engine cells (every computed candidate) and Transit
+    /// cells (exactly the selected candidates).
+    #[test]
+    fn shapes_and_gradients_for_every_method_placement_space_and_input() {
+        if !isolated(
+            "supernet::tests::shapes_and_gradients_for_every_method_placement_space_and_input",
+        ) {
+            return;
         }
-
-        fn param_grads<M: Module<B>>(module: &M, grads: &Grads) -> Vec<Option<Vec<f64>>> {
-            let mut visitor = ParamGrads(grads, Vec::new());
-            module.visit(&mut visitor);
-            visitor.1
-        }
-
-        /// The gradients of an operation's trainable weights (convolutions, affine
-        /// batch norms), in layer order.
-        fn weight_grads(op: &Op<B>, grads: &Grads) -> Vec<Option<Vec<f64>>> {
-            let conv = |c: &Conv2d<B>| c.weight.grad(grads).map(host);
-            let norm = |n: &BatchNorm2d<B>| {
-                [n.gamma.as_ref(), n.beta.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .map(|p| p.grad(grads).map(host))
-                    .collect::<Vec<_>>()
-            };
-            let mut out = Vec::new();
-            for layer in &op.layers {
-                match layer {
-                    Layer::Conv(c) => out.push(conv(c)),
-                    Layer::Norm(n) => out.extend(norm(n)),
-                    Layer::FactorizedReduce(f) => {
-                        out.push(conv(&f.even));
-                        out.push(conv(&f.odd));
-                        out.extend(norm(&f.norm));
-                    }
-                    _ => {}
+        let mut seen = BTreeSet::new();
+        let mut turn = 0;
+        for method in [Method::Entran, Method::Dst] {
+            for placement in [
+                EnginePlacement::First,
+                EnginePlacement::Last,
+                EnginePlacement::Half,
+                EnginePlacement::All,
+            ] {
+                for space in [OpSpace::Standard, OpSpace::Extended] {
+                    let (image, stem) = INPUTS[turn % INPUTS.len()];
+                    turn += 1;
+                    let cfg = config(method)
+                        .with_engine(placement)
+                        .with_space(space)
+                        .with_stem(stem);
+                    let what = format!("{method:?} {placement:?} {space:?} {image:?} {stem:?}");
+                    check_shapes_and_gradients(searcher(cfg, image), image, &what);
+                    seen.insert(format!("{method:?} {space:?} {image:?} {stem:?}"));
                 }
             }
-            out
         }
+        assert_eq!(seen.len(), 2 * 2 * INPUTS.len(), "{seen:?}");
+    }
 
-        fn host<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f64> {
-            t.into_data().to_vec::<f64>().unwrap()
+    /// DARTS (every cell an Engine cell, whatever the placement asks; no sharing,
+    /// no bottleneck) in both op spaces. The full-resolution inputs cost DARTS
+    /// seconds each in a debug build, and their shapes are checked above with the
+    /// same cells, so DARTS runs the small ImageNet layout.
+    #[test]
+    fn shapes_and_gradients_for_darts_in_both_spaces() {
+        if !isolated("supernet::tests::shapes_and_gradients_for_darts_in_both_spaces") {
+            return;
         }
-
-        /// The `(candidate group, op)` pairs a plan runs in `net.cells[index]`.
-        fn groups(net: &SuperNet<B>, index: usize, plan: &CellPlan) -> BTreeSet<(usize, usize)> {
-            let cell = &net.cells[index];
-            let topology = cell.topology();
-            let mut set = BTreeSet::new();
-            for (offset, pairs) in plan.nodes.iter().enumerate() {
-                for &(i, k) in pairs {
-                    let j = cell.inputs + offset;
-                    set.insert((
-                        if cell.sharing {
-                            i
-                        } else {
-                            topology.edge_index(i, j)
-                        },
-                        k,
-                    ));
-                }
-            }
-            set
+        let (image, stem) = INPUTS[2];
+        for space in [OpSpace::Standard, OpSpace::Extended] {
+            let cfg = config(Method::Darts)
+                .with_engine(EnginePlacement::First)
+                .with_bottleneck(None)
+                .with_space(space)
+                .with_stem(stem);
+            let s = searcher(cfg, image);
+            assert!(!s.net.cells[0].sharing);
+            check_shapes_and_gradients(s, image, &format!("Darts {space:?}"));
         }
+    }
 
-        /// The input shapes: Fashion-MNIST, CIFAR, and the ImageNet stem (three
-        /// stride-2 convolutions) at a small size.
-        const INPUTS: [([usize; 3], StemLayout); 3] = [
-            ([1, 28, 28], StemLayout::Cifar),
-            ([3, 32, 32], StemLayout::Cifar),
-            ([3, 32, 32], StemLayout::Imagenet),
+    fn check_shapes_and_gradients(s: Searcher<B>, image: [usize; 3], what: &str) {
+        let dst = s.config.method == Method::Dst;
+        let tau = s.config.schedule().at_epoch(0);
+        let expected_engines: Vec<bool> = match (s.config.method, s.config.engine) {
+            (Method::Darts, _) | (_, EnginePlacement::All) => vec![true; 3],
+            // Cells: normal, reduce, reduce.
+            (_, EnginePlacement::First | EnginePlacement::Half) => vec![true, true, false],
+            (_, EnginePlacement::Last) => vec![true, false, true],
+        };
+        assert_eq!(s.net.engines, expected_engines, "{what}");
+        let k = s.ops().len();
+        assert_eq!(s.net.cells[0].candidates[0].len(), k, "{what}");
+
+        let derivation = s.derive(tau).unwrap();
+        let arch = architecture(&s, &derivation, tau, dst);
+        let data = batch(image, 0.2);
+        let logits = s.net.forward(data.images, &arch);
+        assert_eq!(logits.dims(), [2, CLASSES], "{what}");
+        let loss = CrossEntropyLossConfig::new()
+            .init(&Default::default())
+            .forward(logits, data.targets);
+        let grads = loss.backward();
+        let finite = |g: &[f64]| g.iter().all(|v| v.is_finite());
+        let moves = |g: &[f64]| g.iter().any(|v| *v != 0.0);
+
+        let mut arch_grads = vec![
+            s.arch.alpha_normal.grad(&grads),
+            s.arch.alpha_reduce.grad(&grads),
         ];
-
-        /// EnTranNAS and DST, every Engine placement and op space; the input shapes
-        /// take turns, so each method, placement and space meets at least two of them
-        /// and each method and space all three (the full product triples the time).
-        /// Logits of the right shape, and finite gradients reaching alpha, beta (DST)
-        /// and the weights of Engine cells (every computed candidate) and Transit
-        /// cells (exactly the selected candidates).
-        #[test]
-        fn shapes_and_gradients_for_every_method_placement_space_and_input() {
-            if !in_child() {
-                return;
-            }
-            let mut seen = BTreeSet::new();
-            let mut turn = 0;
-            for method in [Method::Entran, Method::Dst] {
-                for placement in [
-                    EnginePlacement::First,
-                    EnginePlacement::Last,
-                    EnginePlacement::Half,
-                    EnginePlacement::All,
-                ] {
-                    for space in [OpSpace::Standard, OpSpace::Extended] {
-                        let (image, stem) = INPUTS[turn % INPUTS.len()];
-                        turn += 1;
-                        let cfg = config(method)
-                            .with_engine(placement)
-                            .with_space(space)
-                            .with_stem(stem);
-                        let what = format!("{method:?} {placement:?} {space:?} {image:?} {stem:?}");
-                        check_shapes_and_gradients(searcher(cfg, image), image, &what);
-                        seen.insert(format!("{method:?} {space:?} {image:?} {stem:?}"));
-                    }
-                }
-            }
-            assert_eq!(seen.len(), 2 * 2 * INPUTS.len(), "{seen:?}");
+        if dst {
+            arch_grads.push(
+                s.arch
+                    .beta_normal
+                    .as_ref()
+                    .unwrap()
+                    .grad(&grads)
+                    .map(|g| g.reshape([1, -1])),
+            );
+            arch_grads.push(
+                s.arch
+                    .beta_reduce
+                    .as_ref()
+                    .unwrap()
+                    .grad(&grads)
+                    .map(|g| g.reshape([1, -1])),
+            );
+        } else {
+            assert!(s.arch.beta_normal.is_none(), "{what}");
+        }
+        for g in arch_grads {
+            let g = host(g.unwrap_or_else(|| panic!("{what}: no architecture gradient")));
+            assert!(finite(&g) && moves(&g), "{what}: {g:?}");
         }
 
-        /// DARTS (every cell an Engine cell, whatever the placement asks; no sharing,
-        /// no bottleneck) in both op spaces. The full-resolution inputs cost DARTS
-        /// seconds each in a debug build, and their shapes are checked above with the
-        /// same cells, so DARTS runs the small ImageNet layout.
-        #[test]
-        fn shapes_and_gradients_for_darts_in_both_spaces() {
-            if !in_child() {
-                return;
-            }
-            let (image, stem) = INPUTS[2];
-            for space in [OpSpace::Standard, OpSpace::Extended] {
-                let cfg = config(Method::Darts)
-                    .with_engine(EnginePlacement::First)
-                    .with_bottleneck(None)
-                    .with_space(space)
-                    .with_stem(stem);
-                let s = searcher(cfg, image);
-                assert!(!s.net.cells[0].sharing);
-                check_shapes_and_gradients(s, image, &format!("Darts {space:?}"));
-            }
-        }
-
-        fn check_shapes_and_gradients(s: Searcher<B>, image: [usize; 3], what: &str) {
-            let dst = s.config.method == Method::Dst;
-            let tau = s.config.schedule().at_epoch(0);
-            let expected_engines: Vec<bool> = match (s.config.method, s.config.engine) {
-                (Method::Darts, _) | (_, EnginePlacement::All) => vec![true; 3],
-                // Cells: normal, reduce, reduce.
-                (_, EnginePlacement::First | EnginePlacement::Half) => vec![true, true, false],
-                (_, EnginePlacement::Last) => vec![true, false, true],
-            };
-            assert_eq!(s.net.engines, expected_engines, "{what}");
-            let k = s.ops().len();
-            assert_eq!(s.net.cells[0].candidates[0].len(), k, "{what}");
-
-            let derivation = s.derive(tau).unwrap();
-            let arch = architecture(&s, &derivation, tau, dst);
-            let data = batch(image, 0.2);
-            let logits = s.net.forward(data.images, &arch);
-            assert_eq!(logits.dims(), [2, CLASSES], "{what}");
-            let loss = CrossEntropyLossConfig::new()
-                .init(&Default::default())
-                .forward(logits, data.targets);
-            let grads = loss.backward();
-            let finite = |g: &[f64]| g.iter().all(|v| v.is_finite());
-            let moves = |g: &[f64]| g.iter().any(|v| *v != 0.0);
-
-            let mut arch_grads = vec![
-                s.arch.alpha_normal.grad(&grads),
-                s.arch.alpha_reduce.grad(&grads),
-            ];
-            if dst {
-                arch_grads.push(
-                    s.arch
-                        .beta_normal
-                        .as_ref()
-                        .unwrap()
-                        .grad(&grads)
-                        .map(|g| g.reshape([1, -1])),
-                );
-                arch_grads.push(
-                    s.arch
-                        .beta_reduce
-                        .as_ref()
-                        .unwrap()
-                        .grad(&grads)
-                        .map(|g| g.reshape([1, -1])),
-                );
+        for (index, cell) in s.net.cells.iter().enumerate() {
+            let plan = if cell.reduction {
+                &derivation.reduce
             } else {
-                assert!(s.arch.beta_normal.is_none(), "{what}");
-            }
-            for g in arch_grads {
-                let g = host(g.unwrap_or_else(|| panic!("{what}: no architecture gradient")));
-                assert!(finite(&g) && moves(&g), "{what}: {g:?}");
-            }
-
-            for (index, cell) in s.net.cells.iter().enumerate() {
-                let plan = if cell.reduction {
-                    &derivation.reduce
-                } else {
-                    &derivation.normal
-                };
-                // What ran: an Engine cell every candidate (DST: its active pairs), a
-                // Transit cell only the plan's.
-                let engine = s.net.engines[index];
-                let ran = if engine && !dst {
-                    (0..cell.candidates.len())
-                        .flat_map(|g| (0..k).map(move |op| (g, op)))
-                        .collect()
-                } else {
-                    groups(&s.net, index, plan)
-                };
-                for pre in &cell.preprocess {
-                    for g in weight_grads(pre, &grads) {
-                        assert!(
-                            g.as_ref().is_some_and(|g| finite(g)),
-                            "{what}: cell {index} preprocess {g:?}"
-                        );
-                    }
-                }
-                let mut with_params = 0;
-                for (group, ops) in cell.candidates.iter().enumerate() {
-                    for (op, candidate) in ops.iter().enumerate() {
-                        let Some(candidate) = candidate else { continue };
-                        let param_grads = weight_grads(candidate, &grads);
-                        if param_grads.is_empty() {
-                            continue; // parameter-free (pools, skip)
-                        }
-                        if ran.contains(&(group, op)) {
-                            with_params += 1;
-                            for g in param_grads {
-                                let g = g.unwrap_or_else(|| {
-                                    panic!("{what}: cell {index} ({group}, {op}) has no gradient")
-                                });
-                                assert!(finite(&g), "{what}: cell {index} ({group}, {op})");
-                            }
-                        } else {
-                            assert!(
-                                param_grads.iter().all(Option::is_none),
-                                "{what}: cell {index} ({group}, {op}) did not run but has a gradient"
-                            );
-                        }
-                    }
-                }
-                if engine {
+                &derivation.normal
+            };
+            // What ran: an Engine cell every candidate (DST: its active pairs), a
+            // Transit cell only the plan's.
+            let engine = s.net.engines[index];
+            let ran = if engine && !dst {
+                (0..cell.candidates.len())
+                    .flat_map(|g| (0..k).map(move |op| (g, op)))
+                    .collect()
+            } else {
+                groups(&s.net, index, plan)
+            };
+            for pre in &cell.preprocess {
+                for g in weight_grads(pre, &grads) {
                     assert!(
-                        with_params > 0,
-                        "{what}: engine cell {index} trained nothing"
+                        g.as_ref().is_some_and(|g| finite(g)),
+                        "{what}: cell {index} preprocess {g:?}"
                     );
                 }
             }
-            let stem = weight_grads(&s.net.stem0, &grads);
-            assert!(
-                stem.iter().all(|g| g.as_ref().is_some_and(|g| finite(g))),
-                "{what}"
-            );
-        }
-
-        /// With sharing, an Engine cell computes op `k` on source node `i` once per
-        /// forward, so once per cell per step (two forward passes); without sharing,
-        /// once per edge, as DARTS.
-        #[test]
-        fn search_step_runs_shared_ops_once_per_cell_not_once_per_edge() {
-            if !in_child() {
-                return;
-            }
-            let image = [1, 8, 8];
-            for (sharing, evaluations) in [(true, 5 * 7), (false, 14 * 7)] {
-                let cfg = config(Method::Entran)
-                    .with_engine(EnginePlacement::All)
-                    .with_sharing(sharing)
-                    .with_bottleneck(None);
-                let mut s = searcher(cfg, image);
-                let tau = s.config.schedule().at_epoch(0);
-                let mut derivation = s.derive(tau).unwrap();
-                let (val, train) = (batch(image, 0.1), batch(image, 0.9));
-                let (out, count) =
-                    count_op_evaluations(|| s.step(&mut derivation, &val, &train, tau, 0.1));
-                out.unwrap();
-                // Two forward passes over 3 Engine cells; 7 ops besides `none`.
-                assert_eq!(
-                    count,
-                    OpCount {
-                        evaluations: 2 * 3 * evaluations,
-                        terms: 2 * 3 * 14 * 7,
-                        cells: 2 * 3,
-                    },
-                    "sharing {sharing}"
-                );
-            }
-        }
-
-        /// The (edge, op) pairs whose coefficient is positive, read from the device's
-        /// `q`, and the source nodes of those pairs.
-        fn positive(q: Tensor<B, 2>, topology: &CellTopology) -> BTreeSet<(usize, usize, usize)> {
-            let [_, k] = q.dims();
-            let values = host(q);
-            let mut set = BTreeSet::new();
-            for (e, i, _) in topology.edges() {
-                for op in 0..k {
-                    if values[e * k + op] > 0.0 {
-                        set.insert((e, i, op));
+            let mut with_params = 0;
+            for (group, ops) in cell.candidates.iter().enumerate() {
+                for (op, candidate) in ops.iter().enumerate() {
+                    let Some(candidate) = candidate else { continue };
+                    let param_grads = weight_grads(candidate, &grads);
+                    if param_grads.is_empty() {
+                        continue; // parameter-free (pools, skip)
+                    }
+                    if ran.contains(&(group, op)) {
+                        with_params += 1;
+                        for g in param_grads {
+                            let g = g.unwrap_or_else(|| {
+                                panic!("{what}: cell {index} ({group}, {op}) has no gradient")
+                            });
+                            assert!(finite(&g), "{what}: cell {index} ({group}, {op})");
+                        }
+                    } else {
+                        assert!(
+                            param_grads.iter().all(Option::is_none),
+                            "{what}: cell {index} ({group}, {op}) did not run but has a gradient"
+                        );
                     }
                 }
             }
-            set
-        }
-
-        fn plan_pairs(plan: &CellPlan, topology: &CellTopology) -> BTreeSet<(usize, usize, usize)> {
-            let mut set = BTreeSet::new();
-            for (offset, pairs) in plan.nodes.iter().enumerate() {
-                for &(i, k) in pairs {
-                    set.insert((topology.edge_index(i, topology.inputs + offset), i, k));
-                }
+            if engine {
+                assert!(
+                    with_params > 0,
+                    "{what}: engine cell {index} trained nothing"
+                );
             }
-            set
         }
+        let stem = weight_grads(&s.net.stem0, &grads);
+        assert!(
+            stem.iter().all(|g| g.as_ref().is_some_and(|g| finite(g))),
+            "{what}"
+        );
+    }
 
-        /// A sparse DST super-net computes only the `q > 0` terms (counted), and its
-        /// output equals the dense computation of every term weighted by `q`.
-        #[test]
-        fn dst_output_equals_the_q_positive_terms_only() {
-            if !in_child() {
-                return;
-            }
-            let image = [1, 8, 8];
-            // Spread-out logits and high thresholds: about one or two inputs per node.
-            let cfg = config(Method::Dst)
-                .with_alpha_std(1.0)
-                .with_beta_init(4.0)
-                .with_engine(EnginePlacement::First);
-            let s = searcher(cfg, image);
-            assert_eq!(s.net.engines, vec![true, true, false]);
+    /// With sharing, an Engine cell computes op `k` on source node `i` once per
+    /// forward, so once per cell per step (two forward passes); without sharing,
+    /// once per edge, as DARTS.
+    #[test]
+    fn search_step_runs_shared_ops_once_per_cell_not_once_per_edge() {
+        if !isolated("supernet::tests::search_step_runs_shared_ops_once_per_cell_not_once_per_edge")
+        {
+            return;
+        }
+        let image = [1, 8, 8];
+        for (sharing, evaluations) in [(true, 5 * 7), (false, 14 * 7)] {
+            let cfg = config(Method::Entran)
+                .with_engine(EnginePlacement::All)
+                .with_sharing(sharing)
+                .with_bottleneck(None);
+            let mut s = searcher(cfg, image);
             let tau = s.config.schedule().at_epoch(0);
-            let derivation = s.derive(tau).unwrap();
-            let topology = s.net.cells[0].topology();
-            let q_normal = s
-                .arch
-                .coefficients(CellType::Normal, entrannas_relax::Relaxation::Dst, tau)
-                .unwrap();
-            let q_reduce = s
-                .arch
-                .coefficients(CellType::Reduce, entrannas_relax::Relaxation::Dst, tau)
-                .unwrap();
-            let normal = positive(q_normal, &topology);
-            let reduce = positive(q_reduce, &topology);
-            // The plans the Engine cells follow are exactly the q > 0 pairs...
-            assert_eq!(plan_pairs(&derivation.normal, &topology), normal);
-            assert_eq!(plan_pairs(&derivation.reduce, &topology), reduce);
-            // ... and they prune: the test is not about a dense net.
-            let k = 7;
-            assert!(normal.len() < 14 * k / 4 && reduce.len() < 14 * k / 4);
-            let sources = |set: &BTreeSet<(usize, usize, usize)>| {
-                set.iter()
-                    .map(|&(_, i, op)| (i, op))
-                    .collect::<BTreeSet<_>>()
-                    .len()
-            };
+            let mut derivation = s.derive(tau).unwrap();
+            let (val, train) = (batch(image, 0.1), batch(image, 0.9));
+            let (out, count) =
+                count_op_evaluations(|| s.step(&mut derivation, &val, &train, tau, 0.1));
+            out.unwrap();
+            // Two forward passes over 3 Engine cells; 7 ops besides `none`.
+            assert_eq!(
+                count,
+                OpCount {
+                    evaluations: 2 * 3 * evaluations,
+                    terms: 2 * 3 * 14 * 7,
+                    cells: 2 * 3,
+                },
+                "sharing {sharing}"
+            );
+        }
+    }
 
-            let images = batch(image, 0.5).images;
-            let sparse_arch = architecture(&s, &derivation, tau, true);
-            let dense_arch = architecture(&s, &derivation, tau, false);
-            let (sparse, sparse_count) =
-                count_op_evaluations(|| s.net.forward(images.clone(), &sparse_arch));
-            let (dense, dense_count) = count_op_evaluations(|| s.net.forward(images, &dense_arch));
-            // Cells: normal Engine, reduce Engine, reduce Transit.
-            assert_eq!(
-                sparse_count,
-                OpCount {
-                    evaluations: sources(&normal) + 2 * sources(&reduce),
-                    terms: normal.len() + 2 * reduce.len(),
-                    cells: 3,
+    /// The (edge, op) pairs whose coefficient is positive, read from the device's
+    /// `q`, and the source nodes of those pairs.
+    fn positive(q: Tensor<B, 2>, topology: &CellTopology) -> BTreeSet<(usize, usize, usize)> {
+        let [_, k] = q.dims();
+        let values = host(q);
+        let mut set = BTreeSet::new();
+        for (e, i, _) in topology.edges() {
+            for op in 0..k {
+                if values[e * k + op] > 0.0 {
+                    set.insert((e, i, op));
                 }
-            );
-            assert_eq!(
-                dense_count,
-                OpCount {
-                    evaluations: 2 * 5 * k + sources(&reduce),
-                    terms: 2 * 14 * k + reduce.len(),
-                    cells: 3,
-                }
-            );
-            for (a, b) in host(sparse).iter().zip(&host(dense)) {
+            }
+        }
+        set
+    }
+
+    fn plan_pairs(plan: &CellPlan, topology: &CellTopology) -> BTreeSet<(usize, usize, usize)> {
+        let mut set = BTreeSet::new();
+        for (offset, pairs) in plan.nodes.iter().enumerate() {
+            for &(i, k) in pairs {
+                set.insert((topology.edge_index(i, topology.inputs + offset), i, k));
+            }
+        }
+        set
+    }
+
+    /// A sparse DST super-net computes only the `q > 0` terms (counted), and its
+    /// output equals the dense computation of every term weighted by `q`.
+    #[test]
+    fn dst_output_equals_the_q_positive_terms_only() {
+        if !isolated("supernet::tests::dst_output_equals_the_q_positive_terms_only") {
+            return;
+        }
+        let image = [1, 8, 8];
+        // Spread-out logits and high thresholds: about one or two inputs per node.
+        let cfg = config(Method::Dst)
+            .with_alpha_std(1.0)
+            .with_beta_init(4.0)
+            .with_engine(EnginePlacement::First);
+        let s = searcher(cfg, image);
+        assert_eq!(s.net.engines, vec![true, true, false]);
+        let tau = s.config.schedule().at_epoch(0);
+        let derivation = s.derive(tau).unwrap();
+        let topology = s.net.cells[0].topology();
+        let q_normal = s
+            .arch
+            .coefficients(CellType::Normal, entrannas_relax::Relaxation::Dst, tau)
+            .unwrap();
+        let q_reduce = s
+            .arch
+            .coefficients(CellType::Reduce, entrannas_relax::Relaxation::Dst, tau)
+            .unwrap();
+        let normal = positive(q_normal, &topology);
+        let reduce = positive(q_reduce, &topology);
+        // The plans the Engine cells follow are exactly the q > 0 pairs...
+        assert_eq!(plan_pairs(&derivation.normal, &topology), normal);
+        assert_eq!(plan_pairs(&derivation.reduce, &topology), reduce);
+        // ... and they prune: the test is not about a dense net.
+        let k = 7;
+        assert!(normal.len() < 14 * k / 4 && reduce.len() < 14 * k / 4);
+        let sources = |set: &BTreeSet<(usize, usize, usize)>| {
+            set.iter()
+                .map(|&(_, i, op)| (i, op))
+                .collect::<BTreeSet<_>>()
+                .len()
+        };
+
+        let images = batch(image, 0.5).images;
+        let sparse_arch = architecture(&s, &derivation, tau, true);
+        let dense_arch = architecture(&s, &derivation, tau, false);
+        let (sparse, sparse_count) =
+            count_op_evaluations(|| s.net.forward(images.clone(), &sparse_arch));
+        let (dense, dense_count) = count_op_evaluations(|| s.net.forward(images, &dense_arch));
+        // Cells: normal Engine, reduce Engine, reduce Transit.
+        assert_eq!(
+            sparse_count,
+            OpCount {
+                evaluations: sources(&normal) + 2 * sources(&reduce),
+                terms: normal.len() + 2 * reduce.len(),
+                cells: 3,
+            }
+        );
+        assert_eq!(
+            dense_count,
+            OpCount {
+                evaluations: 2 * 5 * k + sources(&reduce),
+                terms: 2 * 14 * k + reduce.len(),
+                cells: 3,
+            }
+        );
+        for (a, b) in host(sparse).iter().zip(&host(dense)) {
+            approx::assert_relative_eq!(a, b, epsilon = 1e-10, max_relative = 1e-9);
+        }
+    }
+
+    /// Coefficients that are 1 exactly on the plan's pairs.
+    fn one_hot(plan: &CellPlan, topology: &CellTopology, k: usize) -> Tensor<B, 2> {
+        let mut w = vec![0.0f64; topology.num_edges() * k];
+        for (e, _, op) in plan_pairs(plan, topology) {
+            w[e * k + op] = 1.0;
+        }
+        Tensor::from_data(
+            TensorData::new(w, [topology.num_edges(), k]),
+            &Default::default(),
+        )
+    }
+
+    /// Engine cells with one-hot coefficients compute the child-net (every cell a
+    /// Transit cell of the same genotype) on the same weights: same logits, same
+    /// weight gradients.
+    #[test]
+    fn one_hot_engines_equal_the_child_net_in_values_and_gradients() {
+        if !isolated("supernet::tests::one_hot_engines_equal_the_child_net_in_values_and_gradients")
+        {
+            return;
+        }
+        let image = [3, 8, 8];
+        for sharing in [true, false] {
+            let cfg = config(Method::Entran)
+                .with_engine(EnginePlacement::All)
+                .with_sharing(sharing)
+                .with_alpha_std(1.0);
+            let s = searcher(cfg, image);
+            let derivation = s.derive(1.0).unwrap();
+            let topology = s.net.cells[0].topology();
+            let k = s.ops().len();
+            let cell = |plan: &CellPlan| CellArchitecture {
+                coefficients: one_hot(plan, &topology, k),
+                plan: plan.clone(),
+                active: None,
+            };
+            let arch = Architecture {
+                normal: cell(&derivation.normal),
+                reduce: cell(&derivation.reduce),
+            };
+            let data = batch(image, 0.7);
+            let loss = |logits: Tensor<B, 2>| {
+                CrossEntropyLossConfig::new()
+                    .init(&Default::default())
+                    .forward(logits, data.targets.clone())
+            };
+            let engine = s.net.forward(data.images.clone(), &arch);
+            let child =
+                s.net
+                    .forward_child(data.images.clone(), &derivation.normal, &derivation.reduce);
+            for (a, b) in host(engine.clone()).iter().zip(&host(child.clone())) {
                 approx::assert_relative_eq!(a, b, epsilon = 1e-10, max_relative = 1e-9);
             }
-        }
-
-        /// Coefficients that are 1 exactly on the plan's pairs.
-        fn one_hot(plan: &CellPlan, topology: &CellTopology, k: usize) -> Tensor<B, 2> {
-            let mut w = vec![0.0f64; topology.num_edges() * k];
-            for (e, _, op) in plan_pairs(plan, topology) {
-                w[e * k + op] = 1.0;
-            }
-            Tensor::from_data(
-                TensorData::new(w, [topology.num_edges(), k]),
-                &Default::default(),
-            )
-        }
-
-        /// Engine cells with one-hot coefficients compute the child-net (every cell a
-        /// Transit cell of the same genotype) on the same weights: same logits, same
-        /// weight gradients.
-        #[test]
-        fn one_hot_engines_equal_the_child_net_in_values_and_gradients() {
-            if !in_child() {
-                return;
-            }
-            let image = [3, 8, 8];
-            for sharing in [true, false] {
-                let cfg = config(Method::Entran)
-                    .with_engine(EnginePlacement::All)
-                    .with_sharing(sharing)
-                    .with_alpha_std(1.0);
-                let s = searcher(cfg, image);
-                let derivation = s.derive(1.0).unwrap();
-                let topology = s.net.cells[0].topology();
-                let k = s.ops().len();
-                let cell = |plan: &CellPlan| CellArchitecture {
-                    coefficients: one_hot(plan, &topology, k),
-                    plan: plan.clone(),
-                    active: None,
-                };
-                let arch = Architecture {
-                    normal: cell(&derivation.normal),
-                    reduce: cell(&derivation.reduce),
-                };
-                let data = batch(image, 0.7);
-                let loss = |logits: Tensor<B, 2>| {
-                    CrossEntropyLossConfig::new()
-                        .init(&Default::default())
-                        .forward(logits, data.targets.clone())
-                };
-                let engine = s.net.forward(data.images.clone(), &arch);
-                let child = s.net.forward_child(
-                    data.images.clone(),
-                    &derivation.normal,
-                    &derivation.reduce,
-                );
-                for (a, b) in host(engine.clone()).iter().zip(&host(child.clone())) {
-                    approx::assert_relative_eq!(a, b, epsilon = 1e-10, max_relative = 1e-9);
-                }
-                let engine_grads = param_grads(&s.net, &loss(engine).backward());
-                let child_grads = param_grads(&s.net, &loss(child).backward());
-                assert_eq!(engine_grads.len(), child_grads.len());
-                let mut compared = 0;
-                for (a, b) in engine_grads.iter().zip(&child_grads) {
-                    match (a, b) {
-                        (Some(a), Some(b)) => {
-                            compared += 1;
-                            for (x, y) in a.iter().zip(b) {
-                                approx::assert_relative_eq!(
-                                    x,
-                                    y,
-                                    epsilon = 1e-10,
-                                    max_relative = 1e-8
-                                );
-                            }
+            let engine_grads = param_grads(&s.net, &loss(engine).backward());
+            let child_grads = param_grads(&s.net, &loss(child).backward());
+            assert_eq!(engine_grads.len(), child_grads.len());
+            let mut compared = 0;
+            for (a, b) in engine_grads.iter().zip(&child_grads) {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        compared += 1;
+                        for (x, y) in a.iter().zip(b) {
+                            approx::assert_relative_eq!(x, y, epsilon = 1e-10, max_relative = 1e-8);
                         }
-                        // Computed by the Engine cells with coefficient 0: no gradient.
-                        (Some(g), None) => assert!(g.iter().all(|v| *v == 0.0)),
-                        (None, Some(_)) => {
-                            panic!("the child-net trained a weight the Engine cells did not")
-                        }
-                        (None, None) => {}
                     }
+                    // Computed by the Engine cells with coefficient 0: no gradient.
+                    (Some(g), None) => assert!(g.iter().all(|v| *v == 0.0)),
+                    (None, Some(_)) => {
+                        panic!("the child-net trained a weight the Engine cells did not")
+                    }
+                    (None, None) => {}
                 }
-                assert!(compared > 10, "{compared} parameters compared");
             }
+            assert!(compared > 10, "{compared} parameters compared");
         }
     }
 }

@@ -1,0 +1,39 @@
+//! Tests that need burn's process-wide CPU generator (or the process's memory
+//! figures) to themselves run alone in a child process of the test binary.
+
+/// Names, in the child process, the one test it runs.
+const ISOLATED_TEST: &str = "ENTRANNAS_ISOLATED_TEST";
+
+/// Runs the test `name` (its full path in this crate, for example
+/// `"bench::tests::tiny_ladder_runs_every_rung"`) alone in a child process of this test
+/// binary, unless this process is that child.
+///
+/// Returns `true` in the child: the caller goes on with the test's body. Returns
+/// `false` in the parent, after asserting that the child ran exactly that test and it
+/// passed: the caller returns. A misspelt `name` fails the test (the child runs
+/// nothing), so a test can never pass without its body having run.
+pub(crate) fn isolated(name: &str) -> bool {
+    if std::env::var(ISOLATED_TEST).is_ok_and(|running| running == name) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's own path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env(ISOLATED_TEST, name)
+        .output()
+        .expect("starting the test binary again");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name} failed in its own process:\n{text}"
+    );
+    assert!(
+        text.contains("test result: ok. 1 passed"),
+        "the child process did not run {name}:\n{text}"
+    );
+    false
+}
