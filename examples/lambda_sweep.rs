@@ -23,11 +23,5 @@ struct Cli {
 }
 
 fn main() {
-    match run(&Cli::parse().args) {
-        Ok(report) => print!("{report}"),
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        }
-    }
+    entrannas_examples::finish(run(&Cli::parse().args));
 }

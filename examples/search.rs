@@ -24,10 +24,7 @@ struct Cli {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(2);
-    }
+    entrannas_examples::finish(run(Cli::parse()).map(|()| ""));
 }
 
 fn run(cli: Cli) -> Result<(), ExampleError> {

@@ -26,6 +26,18 @@ pub use table::Table;
 /// backend, as `entrannas search`'s default device) with automatic differentiation.
 pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
 
+/// Ends an example's `main`: prints what it produced, or the error on stderr with
+/// exit code 2.
+pub fn finish(result: Result<impl core::fmt::Display, ExampleError>) {
+    match result {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// What an experiment produced: its table and the statements checked against the
 /// paper's claim (each says whether this run shows it).
 #[derive(Debug, Clone)]

@@ -212,6 +212,43 @@ pub fn dispatch<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output,
     }
 }
 
+/// Reads the bytes that the GPU memory pool of `spec`'s device holds (CubeCL's
+/// `bytes_reserved`: what the process has taken from the driver, freed or not), for
+/// the backends that keep one: `cuda`, `wgpu`, `vulkan`, `metal`. `None` for the CPU
+/// backends and libtorch.
+pub fn device_memory_reader(spec: &DeviceSpec) -> Option<Box<dyn FnMut() -> Option<u64>>> {
+    match spec.kind {
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => {
+            let device = burn::backend::cuda::CudaDevice::new(spec.index.unwrap_or(0));
+            Some(Box::new(move || {
+                pool_reserved::<burn::cubecl::cuda::CudaRuntime>(&device)
+            }))
+        }
+        #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "metal"))]
+        BackendKind::Wgpu | BackendKind::Vulkan | BackendKind::Metal => {
+            let device = wgpu_device(spec.index);
+            Some(Box::new(move || {
+                pool_reserved::<burn::backend::wgpu::WgpuRuntime>(&device)
+            }))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(any(
+    feature = "cuda",
+    feature = "wgpu",
+    feature = "vulkan",
+    feature = "metal"
+))]
+fn pool_reserved<R: burn::cubecl::Runtime>(device: &R::Device) -> Option<u64> {
+    R::client(device)
+        .memory_usage()
+        .ok()
+        .map(|usage| usage.bytes_reserved)
+}
+
 #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "metal"))]
 fn wgpu_device(index: Option<usize>) -> burn::backend::wgpu::WgpuDevice {
     match index {

@@ -8,9 +8,10 @@
 //! timed step by step after a separately measured first step and a warm-up.
 //!
 //! Peak memory comes from a [`MemoryProbe`]: [`ProcessPeakRss`] on CPU backends
-//! (Linux `VmHWM`), [`SampledProbe`] for a device-memory reader the caller supplies,
-//! [`NoMemoryProbe`] where nothing is measured. burn 0.21's generic `Backend` trait
-//! exposes no memory statistics, so this layer cannot read a GPU's on its own.
+//! (Linux `VmHWM`), [`SampledProbe`] for a device-memory reader the caller supplies
+//! (the CLI reads CubeCL's memory pool for `cuda` and `wgpu`), [`NoMemoryProbe`] where
+//! nothing is measured. burn 0.21's generic `Backend` trait exposes no memory
+//! statistics, so this layer cannot read a GPU's on its own.
 //!
 //! `docs/BENCHMARKS.md` describes the method and its caveats.
 
@@ -531,6 +532,9 @@ fn run_rung<B: AutodiffBackend>(
     device: &B::Device,
     memory: &mut dyn MemoryProbe,
 ) -> Result<BenchRow, SearchError> {
+    // Earlier rungs' buffers go back to the device first, so that a memory pool's
+    // figure is this rung's own.
+    B::memory_cleanup(device);
     memory.reset();
     let config = rung.config(bench, batch);
     let tau = config.schedule().at_epoch(0);

@@ -7,10 +7,11 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_search::StemLayout;
 use entrannas_search::bench::{
-    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, ProcessPeakRss, Rung, run_ladder, table,
+    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, ProcessPeakRss, Rung, SampledProbe,
+    run_ladder, table,
 };
 
-use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch};
 use crate::error::CliError;
 
 /// Arguments of `entrannas bench`.
@@ -52,26 +53,32 @@ pub struct BenchArgs {
     pub seed: u64,
 }
 
-struct BenchTask(BenchConfig, Option<PathBuf>);
+/// The ladder, where to write its JSON, and the device memory reader of GPU backends.
+struct BenchTask(
+    BenchConfig,
+    Option<PathBuf>,
+    Option<Box<dyn FnMut() -> Option<u64>>>,
+);
 
 impl BackendTask for BenchTask {
     type Output = Result<(), CliError>;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
-        let BenchTask(config, json) = self;
+        let BenchTask(config, json, device_memory) = self;
         eprintln!(
             "bench on {label}: batch sizes {:?}, {} timed steps",
             config.batch_sizes, config.steps
         );
-        // Process peak RSS measures the CPU backends' memory; GPU memory lives elsewhere.
+        // Process peak RSS measures the CPU backends' memory; a GPU's is its memory
+        // pool, read after every step.
         let mut cpu_probe = ProcessPeakRss::new();
         let mut none = NoMemoryProbe;
-        let probe: &mut dyn MemoryProbe =
-            if label.starts_with("flex") || label.starts_with("ndarray") {
-                &mut cpu_probe
-            } else {
-                &mut none
-            };
+        let mut device_probe = device_memory.map(SampledProbe::new);
+        let probe: &mut dyn MemoryProbe = match &mut device_probe {
+            Some(p) => p,
+            None if label.starts_with("flex") || label.starts_with("ndarray") => &mut cpu_probe,
+            None => &mut none,
+        };
         let mut on_row = |row: &BenchRow| {
             eprintln!(
                 "  {} batch {}: {}",
@@ -129,5 +136,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             .map(|r| r.parse::<Rung>())
             .collect::<Result<_, _>>()?;
     }
-    dispatch(&device, BenchTask(config, args.json))?
+    dispatch(
+        &device,
+        BenchTask(config, args.json, device_memory_reader(&device)),
+    )?
 }
