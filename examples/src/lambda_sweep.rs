@@ -58,14 +58,46 @@ fn edges(result: &TrialResult) -> (usize, usize) {
     (r.normal.edges, r.reduce.edges)
 }
 
+/// Connections kept, `(i, k)` pairs of Eq. 10 (an edge may keep several ops).
+fn connections(result: &TrialResult) -> (usize, usize) {
+    let r = result.last();
+    (r.normal.connections, r.reduce.connections)
+}
+
+/// Checks the paper's claim on `(lambda, connections kept)` pairs in increasing lambda:
+/// every larger lambda keeps strictly fewer connections than the next smaller one. The
+/// error names every pair that breaks it.
+pub fn check_fewer_connections(totals: &[(f64, usize)]) -> Result<(), String> {
+    let breaks: Vec<String> = totals
+        .windows(2)
+        .filter(|w| w[1].1 >= w[0].1)
+        .map(|w| {
+            let how = if w[1].1 == w[0].1 {
+                "as many as"
+            } else {
+                "more than"
+            };
+            format!(
+                "lambda {} keeps {} connections, {how} lambda {} ({})",
+                w[1].0, w[1].1, w[0].0, w[0].1
+            )
+        })
+        .collect();
+    if breaks.is_empty() {
+        Ok(())
+    } else {
+        Err(breaks.join("; "))
+    }
+}
+
 /// The table (last epoch of each search, beside the paper's numbers) and whether the
-/// run keeps fewer connections for a larger lambda: no larger lambda keeps more
-/// edges (normal + reduction) than a smaller one, and the largest keeps strictly fewer
-/// than the smallest. `results` must be in increasing lambda, as [`trials`] orders
-/// them.
+/// run keeps strictly fewer connections (normal + reduction) for every larger lambda
+/// ([`check_fewer_connections`]). `results` must be in increasing lambda, as
+/// [`trials`] orders them.
 pub fn report(results: &[TrialResult]) -> ExperimentReport {
     let mut table = Table::new([
         "lambda",
+        "connections (N/R)",
         "edges (N/R)",
         "target params (M)",
         "target FLOPs (M)",
@@ -79,6 +111,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
     for result in results {
         let r = result.last();
         let (n, red) = edges(result);
+        let (cn, cr) = connections(result);
         let paper = PAPER
             .iter()
             .find(|p| (p.0 - result.config.lambda).abs() < 1e-12)
@@ -93,6 +126,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         let [pe, pp, pf] = paper;
         table.push([
             format!("{}", result.config.lambda),
+            format!("{cn}/{cr}"),
             format!("{n}/{red}"),
             millions(r.target_params),
             millions(r.target_flops),
@@ -107,52 +141,38 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
     let totals: Vec<(f64, usize)> = results
         .iter()
         .map(|r| {
-            let (n, red) = edges(r);
+            let (n, red) = connections(r);
             (r.config.lambda, n + red)
         })
         .collect();
-    let rises: Vec<String> = totals
-        .windows(2)
-        .filter(|w| w[1].1 > w[0].1)
-        .map(|w| {
-            format!(
-                "lambda {} keeps {} edges, more than lambda {} ({})",
-                w[1].0, w[1].1, w[0].0, w[0].1
-            )
-        })
-        .collect();
-    let strict = match (totals.first(), totals.last()) {
-        (Some(lo), Some(hi)) => hi.1 < lo.1,
-        _ => false,
-    };
-    let as_expected = rises.is_empty() && strict;
+    let verdict = check_fewer_connections(&totals);
     let summary = totals
         .iter()
-        .map(|(l, e)| format!("lambda {l}: {e}"))
+        .map(|(l, c)| format!("lambda {l}: {c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut notes = vec![
-        "Edges, parameters and FLOPs: the last epoch's derived architecture; the target-net \
-         is counted in the search's layout (CIFAR layout, C = 36, 20 cells, at the \
-         dataset's image size), not the paper's ImageNet network, so only the trend compares."
+    let notes = vec![
+        "Connections are the (input, op) pairs kept (Eq. 10; the paper's Table 3 counts \
+         edges, and a DST edge may keep several ops). Connections, edges, parameters and \
+         FLOPs: the last epoch's derived architecture; the target-net is counted in the \
+         search's layout (CIFAR layout, C = 36, 20 cells, at the dataset's image size), not \
+         the paper's ImageNet network, so only the trend compares."
             .to_string(),
+        match &verdict {
+            Ok(()) => format!(
+                "As in the paper: every larger lambda keeps strictly fewer connections \
+                 (normal + reduction: {summary})."
+            ),
+            Err(breaks) => format!(
+                "NOT as in the paper: this run does not show that a larger lambda keeps \
+                 fewer connections: {breaks} (normal + reduction: {summary})."
+            ),
+        },
     ];
-    notes.push(if as_expected {
-        format!("As in the paper: a larger lambda keeps fewer connections ({summary}).")
-    } else if !rises.is_empty() {
-        format!(
-            "NOT as in the paper: this run does not show that a larger lambda keeps fewer connections: {} (total edges: {summary}).",
-            rises.join("; ")
-        )
-    } else {
-        format!(
-            "NOT as in the paper: the largest lambda keeps as many connections as the smallest (total edges: {summary})."
-        )
-    });
     ExperimentReport {
         table,
         notes,
-        as_expected,
+        as_expected: verdict.is_ok(),
     }
 }
 
@@ -165,4 +185,36 @@ pub fn run(args: &LambdaSweepArgs) -> Result<ExperimentReport, ExampleError> {
     let report = report(&results);
     report.save(&out)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_fewer_connections;
+
+    #[test]
+    fn strictly_fewer_connections_for_every_larger_lambda_passes() {
+        assert_eq!(
+            check_fewer_connections(&[(0.05, 60), (0.1, 41), (0.2, 17)]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_tie_or_a_rise_is_named() {
+        let tie = check_fewer_connections(&[(0.05, 21), (0.1, 21), (0.2, 14)]).unwrap_err();
+        assert_eq!(
+            tie,
+            "lambda 0.1 keeps 21 connections, as many as lambda 0.05 (21)"
+        );
+        let rise = check_fewer_connections(&[(0.05, 22), (0.2, 25)]).unwrap_err();
+        assert_eq!(
+            rise,
+            "lambda 0.2 keeps 25 connections, more than lambda 0.05 (22)"
+        );
+        let both = check_fewer_connections(&[(0.05, 9), (0.1, 9), (0.2, 12)]).unwrap_err();
+        assert!(
+            both.contains("as many as") && both.contains("more than"),
+            "{both}"
+        );
+    }
 }

@@ -95,7 +95,7 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     assert_run_dir(&tmp.path().join("lambda-0.05"));
     assert_run_dir(&tmp.path().join("lambda-0.2"));
     // Paper columns are filled for the paper's values.
-    assert_eq!(report.table.rows()[0][7], "13/14");
+    assert_eq!(report.table.rows()[0][8], "13/14");
     let one: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.1,0.1"]);
     let err = lambda_sweep::run(&one).unwrap_err().to_string();
     assert!(err.contains("two distinct"), "{err}");
