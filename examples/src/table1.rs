@@ -30,18 +30,23 @@ pub struct Table1Args {
     /// Dataset, size, schedule and output.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// The Engine-cell placements to search, comma-separated, in the paper's row
+    /// order whatever the order given (the ordering check needs `first` and `all`).
+    #[arg(long, value_delimiter = ',', default_value = "all,half,last,first")]
+    pub placements: Vec<EnginePlacement>,
     /// Also run DARTS (first order: every cell Engine, no sharing, tau = 1) as an
     /// extra row.
     #[arg(long)]
     pub with_darts: bool,
 }
 
-/// The searches: method `entran` with Engine placement `all`, `half`, `last`, `first`
-/// on the same data and seed, then DARTS if asked.
+/// The searches: method `entran` with each asked Engine placement (of `all`, `half`,
+/// `last`, `first`, in that order) on the same data and seed, then DARTS if asked.
 pub fn trials(args: &Table1Args) -> Vec<Trial> {
     let base = args.common.config().with_method(Method::Entran);
     let mut trials: Vec<Trial> = PAPER
         .iter()
+        .filter(|(placement, _, _)| args.placements.contains(placement))
         .map(|(placement, _, _)| Trial {
             label: placement.name().to_string(),
             config: base.clone().with_engine(*placement),

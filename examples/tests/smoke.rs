@@ -82,6 +82,18 @@ fn table1_runs_every_placement_and_darts() {
     assert_eq!(saved, text);
     // A second run into the same directory is refused without --force.
     assert!(table1::run(&args).is_err());
+    // A subset of placements runs in the paper's row order, and the ordering is
+    // still judged when `first` and `all` are among them.
+    let subset: Table1Args = parse(
+        &tmp.path().join("subset"),
+        &["--placements", "first,all"],
+    );
+    let report = table1::run(&subset).unwrap();
+    let labels: Vec<&str> = report.table.rows().iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(labels, ["all", "first"]);
+    assert!(!report.to_string().contains("did not run"));
+    let bad = Cli::<Table1Args>::try_parse_from(["example", "--placements", "middle"]);
+    assert!(bad.is_err());
 }
 
 #[test]
