@@ -84,10 +84,7 @@ fn table1_runs_every_placement_and_darts() {
     assert!(table1::run(&args).is_err());
     // A subset of placements runs in the paper's row order, and the ordering is
     // still judged when `first` and `all` are among them.
-    let subset: Table1Args = parse(
-        &tmp.path().join("subset"),
-        &["--placements", "first,all"],
-    );
+    let subset: Table1Args = parse(&tmp.path().join("subset"), &["--placements", "first,all"]);
     let report = table1::run(&subset).unwrap();
     let labels: Vec<&str> = report.table.rows().iter().map(|r| r[0].as_str()).collect();
     assert_eq!(labels, ["all", "first"]);
