@@ -2,6 +2,10 @@
 //! larger `lambda` keeps fewer connections. The paper (ImageNet search, ImageNet
 //! target-net): lambda 0.2 -> 9/8 edges (normal/reduction), 5.07 M parameters, 580 M
 //! FLOPs; 0.1 -> 11/6, 5.88 M, 673 M; 0.05 -> 13/14, 6.99 M, 779 M.
+//!
+//! With `--seeds N` every lambda is searched with `N` seeds and the claim is judged on
+//! the mean number of connections per lambda: one short search's count moves by a few
+//! connections with the seed (docs/RESULTS.md, Table 3).
 
 use clap::Args;
 use entrannas_search::Method;
@@ -25,10 +29,15 @@ pub struct LambdaSweepArgs {
     /// The sparsity weights to compare, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2")]
     pub lambdas: Vec<f64>,
+    /// Searches per lambda, with seeds `seed`, `seed + 1`, ...; the claim is judged on
+    /// each lambda's mean connection count.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
 }
 
 /// The searches: method `dst` with each lambda, in increasing order, on the same data
-/// and seed. At least two distinct, finite, non-negative values are needed.
+/// and seed (each of the `--seeds` seeds in turn, labelled `lambda-<l>-seed-<s>` when
+/// there are several). At least two distinct, finite, non-negative values are needed.
 pub fn trials(args: &LambdaSweepArgs) -> Result<Vec<Trial>, ExampleError> {
     let mut lambdas = args.lambdas.clone();
     if let Some(bad) = lambdas.iter().find(|l| !(l.is_finite() && **l >= 0.0)) {
@@ -43,12 +52,27 @@ pub fn trials(args: &LambdaSweepArgs) -> Result<Vec<Trial>, ExampleError> {
             "--lambdas: give at least two distinct values to compare".into(),
         ));
     }
+    if args.seeds == 0 {
+        return Err(ExampleError::Usage("--seeds: give at least 1".into()));
+    }
     let base = args.common.config().with_method(Method::Dst);
+    let first = base.seed;
     Ok(lambdas
         .into_iter()
-        .map(|l| Trial {
-            label: format!("lambda-{l}"),
-            config: base.clone().with_lambda(l),
+        .flat_map(|l| {
+            let base = base.clone();
+            (first..first + args.seeds).map(move |seed| {
+                let mut config = base.clone().with_lambda(l);
+                config.seed = seed;
+                Trial {
+                    label: if args.seeds == 1 {
+                        format!("lambda-{l}")
+                    } else {
+                        format!("lambda-{l}-seed-{seed}")
+                    },
+                    config,
+                }
+            })
         })
         .collect())
 }
@@ -64,10 +88,10 @@ fn connections(result: &TrialResult) -> (usize, usize) {
     (r.normal.connections, r.reduce.connections)
 }
 
-/// Checks the paper's claim on `(lambda, connections kept)` pairs in increasing lambda:
-/// every larger lambda keeps strictly fewer connections than the next smaller one. The
-/// error names every pair that breaks it.
-pub fn check_fewer_connections(totals: &[(f64, usize)]) -> Result<(), String> {
+/// Checks the paper's claim on `(lambda, connections kept)` pairs in increasing lambda
+/// (a count, or a mean over seeds): every larger lambda keeps strictly fewer
+/// connections than the next smaller one. The error names every pair that breaks it.
+pub fn check_fewer_connections(totals: &[(f64, f64)]) -> Result<(), String> {
     let breaks: Vec<String> = totals
         .windows(2)
         .filter(|w| w[1].1 >= w[0].1)
@@ -79,7 +103,10 @@ pub fn check_fewer_connections(totals: &[(f64, usize)]) -> Result<(), String> {
             };
             format!(
                 "lambda {} keeps {} connections, {how} lambda {} ({})",
-                w[1].0, w[1].1, w[0].0, w[0].1
+                w[1].0,
+                round2(w[1].1),
+                w[0].0,
+                round2(w[0].1)
             )
         })
         .collect();
@@ -90,10 +117,31 @@ pub fn check_fewer_connections(totals: &[(f64, usize)]) -> Result<(), String> {
     }
 }
 
+/// Each lambda's mean connection count (normal + reduction) over its searches, in the
+/// order of `results` (increasing lambda, as [`trials`] orders them).
+pub fn mean_connections(results: &[TrialResult]) -> Vec<(f64, f64)> {
+    let mut means: Vec<(f64, f64, usize)> = Vec::new();
+    for r in results {
+        let (n, red) = connections(r);
+        let count = (n + red) as f64;
+        match means.last_mut() {
+            Some((l, sum, k)) if *l == r.config.lambda => {
+                *sum += count;
+                *k += 1;
+            }
+            _ => means.push((r.config.lambda, count, 1)),
+        }
+    }
+    means
+        .into_iter()
+        .map(|(l, sum, k)| (l, sum / k as f64))
+        .collect()
+}
+
 /// The table (last epoch of each search, beside the paper's numbers) and whether the
-/// run keeps strictly fewer connections (normal + reduction) for every larger lambda
-/// ([`check_fewer_connections`]). `results` must be in increasing lambda, as
-/// [`trials`] orders them.
+/// run keeps strictly fewer connections (normal + reduction, the mean over seeds) for
+/// every larger lambda ([`check_fewer_connections`]). `results` must be in increasing
+/// lambda, as [`trials`] orders them.
 pub fn report(results: &[TrialResult]) -> ExperimentReport {
     let mut table = Table::new([
         "lambda",
@@ -107,6 +155,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         "paper edges",
         "paper params (M)",
         "paper FLOPs (M)",
+        "seed",
     ]);
     for result in results {
         let r = result.last();
@@ -136,19 +185,14 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             pe,
             pp,
             pf,
+            result.config.seed.to_string(),
         ]);
     }
-    let totals: Vec<(f64, usize)> = results
-        .iter()
-        .map(|r| {
-            let (n, red) = connections(r);
-            (r.config.lambda, n + red)
-        })
-        .collect();
+    let totals = mean_connections(results);
     let verdict = check_fewer_connections(&totals);
     let summary = totals
         .iter()
-        .map(|(l, c)| format!("lambda {l}: {c}"))
+        .map(|(l, c)| format!("lambda {l}: {}", round2(*c)))
         .collect::<Vec<_>>()
         .join(", ");
     let notes = vec![
@@ -156,7 +200,8 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          edges, and a DST edge may keep several ops). Connections, edges, parameters and \
          FLOPs: the last epoch's derived architecture; the target-net is counted in the \
          search's layout (CIFAR layout, C = 36, 20 cells, at the dataset's image size), not \
-         the paper's ImageNet network, so only the trend compares."
+         the paper's ImageNet network, so only the trend compares. With several seeds \
+         the claim is judged on each lambda's mean."
             .to_string(),
         match &verdict {
             Ok(()) => format!(
@@ -174,6 +219,11 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         notes,
         as_expected: verdict.is_ok(),
     }
+}
+
+/// `x` rounded to two decimals (printed without trailing zeros: 21, 21.5, 21.33).
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// Runs the experiment: opens the data, runs every search into `--out`, and reports.
@@ -194,24 +244,24 @@ mod tests {
     #[test]
     fn strictly_fewer_connections_for_every_larger_lambda_passes() {
         assert_eq!(
-            check_fewer_connections(&[(0.05, 60), (0.1, 41), (0.2, 17)]),
+            check_fewer_connections(&[(0.05, 60.0), (0.1, 41.0), (0.2, 17.0)]),
             Ok(())
         );
     }
 
     #[test]
     fn a_tie_or_a_rise_is_named() {
-        let tie = check_fewer_connections(&[(0.05, 21), (0.1, 21), (0.2, 14)]).unwrap_err();
+        let tie = check_fewer_connections(&[(0.05, 21.0), (0.1, 21.0), (0.2, 14.0)]).unwrap_err();
         assert_eq!(
             tie,
             "lambda 0.1 keeps 21 connections, as many as lambda 0.05 (21)"
         );
-        let rise = check_fewer_connections(&[(0.05, 22), (0.2, 25)]).unwrap_err();
+        let rise = check_fewer_connections(&[(0.05, 22.0), (0.2, 25.0)]).unwrap_err();
         assert_eq!(
             rise,
             "lambda 0.2 keeps 25 connections, more than lambda 0.05 (22)"
         );
-        let both = check_fewer_connections(&[(0.05, 9), (0.1, 9), (0.2, 12)]).unwrap_err();
+        let both = check_fewer_connections(&[(0.05, 9.0), (0.1, 9.0), (0.2, 12.0)]).unwrap_err();
         assert!(
             both.contains("as many as") && both.contains("more than"),
             "{both}"

@@ -108,6 +108,47 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     let one: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.1,0.1"]);
     let err = lambda_sweep::run(&one).unwrap_err().to_string();
     assert!(err.contains("two distinct"), "{err}");
+    let none: LambdaSweepArgs = parse(tmp.path(), &["--seeds", "0"]);
+    let err = lambda_sweep::run(&none).unwrap_err().to_string();
+    assert!(err.contains("--seeds"), "{err}");
+}
+
+#[test]
+fn lambda_sweep_with_seeds_judges_each_lambdas_mean() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: LambdaSweepArgs = parse(
+        tmp.path(),
+        &["--lambdas", "0.2,0.05", "--seeds", "2", "--seed", "5"],
+    );
+    let report = lambda_sweep::run(&args).unwrap();
+    let rows = report.table.rows();
+    let keys: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[11].as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [("0.05", "5"), ("0.05", "6"), ("0.2", "5"), ("0.2", "6")]
+    );
+    for dir in [
+        "lambda-0.05-seed-5",
+        "lambda-0.05-seed-6",
+        "lambda-0.2-seed-5",
+        "lambda-0.2-seed-6",
+    ] {
+        assert_run_dir(&tmp.path().join(dir));
+    }
+    // The verdict names each lambda's mean of normal + reduction connections.
+    let total = |row: &Vec<String>| -> f64 {
+        let (n, r) = row[1].split_once('/').unwrap();
+        n.parse::<f64>().unwrap() + r.parse::<f64>().unwrap()
+    };
+    let mean = |a: usize| (total(&rows[a]) + total(&rows[a + 1])) / 2.0;
+    let text = report.to_string();
+    let summary = format!("lambda 0.05: {}, lambda 0.2: {}", mean(0), mean(2));
+    assert!(text.contains(&summary), "{summary} not in {text}");
+    assert_eq!(report.as_expected, mean(2) < mean(0));
 }
 
 #[test]
