@@ -75,9 +75,15 @@ fn table1_runs_every_placement_and_darts() {
     for label in &labels {
         assert_run_dir(&tmp.path().join(label));
     }
-    // The verdict is stated either way, and the table is saved.
+    // Every row has the child-net's accuracy after BN recalibration, a percentage.
+    for row in report.table.rows() {
+        let recalibrated: f64 = row[4].parse().unwrap();
+        assert!((0.0..=100.0).contains(&recalibrated), "{row:?}");
+    }
+    // The verdict is stated either way, for both statistics, and the table is saved.
     let text = report.to_string();
     assert!(text.to_lowercase().contains("as in the paper"), "{text}");
+    assert!(text.contains("With recalibrated BN statistics"), "{text}");
     let saved = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
     assert_eq!(saved, text);
     // A second run into the same directory is refused without --force.
