@@ -57,11 +57,18 @@ pub fn trials(args: &LambdaSweepArgs) -> Result<Vec<Trial>, ExampleError> {
     }
     let base = args.common.config().with_method(Method::Dst);
     let first = base.seed;
+    if first.checked_add(args.seeds - 1).is_none() {
+        return Err(ExampleError::Usage(format!(
+            "--seed {first} with --seeds {}: the last seed would pass {}",
+            args.seeds,
+            u64::MAX
+        )));
+    }
     Ok(lambdas
         .into_iter()
         .flat_map(|l| {
             let base = base.clone();
-            (first..first + args.seeds).map(move |seed| {
+            (first..=first + (args.seeds - 1)).map(move |seed| {
                 let mut config = base.clone().with_lambda(l);
                 config.seed = seed;
                 Trial {

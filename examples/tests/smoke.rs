@@ -117,6 +117,10 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     let none: LambdaSweepArgs = parse(tmp.path(), &["--seeds", "0"]);
     let err = lambda_sweep::run(&none).unwrap_err().to_string();
     assert!(err.contains("--seeds"), "{err}");
+    let max = u64::MAX.to_string();
+    let past: LambdaSweepArgs = parse(tmp.path(), &["--seeds", "2", "--seed", &max]);
+    let err = lambda_sweep::run(&past).unwrap_err().to_string();
+    assert!(err.contains("--seeds 2"), "{err}");
 }
 
 #[test]

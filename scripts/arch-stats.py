@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Statistics of a search's architecture parameters, per epoch, from `history.jsonl`.
+
+For each epoch (its `arch` record, in the schema of `entrannas derive`): the temperature,
+the connections kept (normal + reduction, as the search recorded them), the mean
+threshold t(j) (DST runs), how many of all connections have p_hat = p / max p (Eq. 7,
+per intermediate node) in each tenth of [0, 1], and per cell the number of edges whose
+strongest op is `none` and the mean largest op probability per edge. These are the
+figures docs/RESULTS.md quotes for Tables 1 and 3.
+
+Usage: python3 scripts/arch-stats.py RUN_DIR [RUN_DIR ...]
+"""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def softmax(row, tau):
+    m = max(row)
+    e = [math.exp((a - m) / tau) for a in row]
+    z = sum(e)
+    return [x / z for x in e]
+
+
+def edges_by_node(alpha, inputs, nodes):
+    """Split the edge rows into one list per intermediate node (node j has inputs + j)."""
+    out, e = [], 0
+    for j in range(nodes):
+        n = inputs + j
+        out.append(alpha[e : e + n])
+        e += n
+    if e != len(alpha):
+        raise ValueError(f"{len(alpha)} edge rows, expected {e} for {nodes} nodes")
+    return out
+
+
+def epoch_stats(record):
+    arch = record["arch"]
+    tau, ops = arch["tau"], arch["ops"]
+    deciles = [0] * 10
+    cells = {}
+    for cell in ("normal", "reduce"):
+        alpha = arch[cell]["alpha"]
+        none_wins, pmax = 0, []
+        for node in edges_by_node(alpha, arch["inputs"], arch["nodes"]):
+            probs = [softmax(row, tau) for row in node]
+            top = max(max(p) for p in probs)
+            for p in probs:
+                for x in p:
+                    deciles[min(9, int(x / top * 10))] += 1
+        for row in alpha:
+            p = softmax(row, tau)
+            pmax.append(max(p))
+            if ops[row.index(max(row))] == "none":
+                none_wins += 1
+        cells[cell] = (none_wins, len(alpha), sum(pmax) / len(pmax))
+    thresholds = record["normal"].get("thresholds") or []
+    thresholds += record["reduce"].get("thresholds") or []
+    return tau, deciles, cells, thresholds
+
+
+def main(dirs):
+    if not dirs:
+        sys.exit(__doc__)
+    for d in dirs:
+        path = Path(d) / "history.jsonl"
+        try:
+            lines = [l for l in path.read_text().splitlines() if l.strip()]
+            records = [json.loads(l) for l in lines]
+        except (OSError, json.JSONDecodeError) as e:
+            sys.exit(f"{path}: {e}")
+        for r in records:
+            try:
+                tau, deciles, cells, t = epoch_stats(r)
+            except (KeyError, ValueError) as e:
+                sys.exit(f"{path}, epoch {r.get('epoch')}: not a search record ({e})")
+            kept = r["normal"]["connections"] + r["reduce"]["connections"]
+            mean_t = f"{sum(t) / len(t):.3f}" if t else "-"
+            cell_text = "; ".join(
+                f"{c}: none strongest on {n}/{e} edges, mean max p {p:.2f}"
+                for c, (n, e, p) in cells.items()
+            )
+            print(
+                f"{d} epoch {r['epoch']}: tau {tau:.3g}, kept {kept}, mean t {mean_t}, "
+                f"p_hat by tenths {deciles}; {cell_text}"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
