@@ -60,6 +60,10 @@ pub struct CommonArgs {
     /// Stop each epoch after this many steps (default: the whole split).
     #[arg(long)]
     pub steps_per_epoch: Option<usize>,
+    /// Training batches that re-estimate the child-net's batch-norm statistics before
+    /// its recalibrated accuracy is measured, every epoch (0: not measured).
+    #[arg(long, default_value_t = 40)]
+    pub child_bn_batches: usize,
     /// Seed of everything (split, shuffles, augmentation, initialisation).
     #[arg(long, default_value_t = 2)]
     pub seed: u64,
@@ -91,6 +95,7 @@ impl CommonArgs {
             .with_val_portion(self.val_portion)
             .with_eval_limit(self.eval_limit)
             .with_steps_per_epoch(self.steps_per_epoch)
+            .with_child_bn_batches(self.child_bn_batches)
             .with_seed(self.seed)
     }
 

@@ -11,13 +11,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::ElementConversion;
 use entrannas_data::{DatasetKind, OpenOptions, Prefetch, SearchSplit, open};
 use entrannas_search::searcher::Derivation;
-use entrannas_search::{RunDir, Searcher};
+use entrannas_search::{RunDir, SearchConfig, Searcher};
 
 use crate::{Cpu, ExampleError, Table, pct};
-
-/// Training batches run through the child-net to re-estimate the running statistics
-/// (momentum 0.1: the old statistics keep 0.9^40 ~= 1.5 % of their weight).
-pub const RECALIBRATION_BATCHES: usize = 40;
 
 /// One run's child-net, evaluated three ways on the architecture split.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +24,9 @@ pub struct BnCheck {
     pub supernet: f64,
     /// Child-net accuracy with the running statistics (as the search reports it).
     pub child: f64,
-    /// Child-net accuracy after re-estimating the running statistics through it.
+    /// Child-net accuracy after re-estimating the running statistics through it
+    /// ([`Searcher::evaluate_child_recalibrated`], with the run's `child_bn_batches`,
+    /// or the default where the run skipped the measurement).
     pub child_recalibrated: f64,
     /// Child-net accuracy with every batch normalized by its own statistics.
     pub child_batch_stats: f64,
@@ -100,9 +98,12 @@ pub fn check(run_dir: &Path) -> Result<BnCheck, ExampleError> {
         l.min(val.source_indices().len())
     });
     let train = search.train.clone().with_augment(None, config.seed);
-    let recalibrate = (RECALIBRATION_BATCHES * config.batch_size).min(train.source_indices().len());
-    child_train_mode(&searcher, &derivation, &train, (0..recalibrate).collect())?;
-    let (_, child_recalibrated) = searcher.evaluate(&val, &derivation, tau)?;
+    let batches = match config.child_bn_batches {
+        0 => SearchConfig::new().child_bn_batches,
+        batches => batches,
+    };
+    let child_recalibrated =
+        searcher.evaluate_child_recalibrated(&train, &val, &derivation, batches, 0)?;
     let child_batch_stats = child_train_mode(&searcher, &derivation, &val, (0..limit).collect())?;
     Ok(BnCheck {
         run: run_dir.to_path_buf(),

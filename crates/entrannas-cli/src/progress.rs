@@ -183,12 +183,14 @@ impl SearchObserver for SearchProgress {
             })
         };
         let summary = format!(
-            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}) | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {}",
+            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}){} | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {}",
             r.train_loss,
             100.0 * r.train_accuracy,
             100.0 * r.supernet_accuracy,
             100.0 * r.child_accuracy,
             100.0 * r.gap,
+            r.child_accuracy_recalibrated
+                .map_or(String::new(), |c| format!(" re-BN {:.2}%", 100.0 * c)),
             r.tau,
             r.lr,
             r.normal.connections,

@@ -104,11 +104,30 @@ fn search_then_train_then_eval_through_the_genotype_file() {
         "16",
     ];
     let mut args = vec![
-        "search", "--method", "dst", "--nodes", "2", "--out", search_str,
+        "search",
+        "--method",
+        "dst",
+        "--nodes",
+        "2",
+        "--child-bn-batches",
+        "0",
+        "--out",
+        search_str,
     ];
     args.extend(tiny);
     let out = entrannas(&args);
     assert!(out.status.success(), "{}", stderr(&out));
+    // `--child-bn-batches 0` reaches the config and skips the recalibrated measurement.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(search.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["child_bn_batches"], 0);
+    let history = std::fs::read_to_string(search.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"child_accuracy_recalibrated\":null"),
+        "{history}"
+    );
+    assert!(!stderr(&out).contains("re-BN"), "{}", stderr(&out));
     for file in [
         "config.json",
         "environment.json",
@@ -429,7 +448,13 @@ fn several_searches_write_a_summary_and_keep_the_best() {
         assert_eq!(runs[i]["dir"], *name);
         assert!(parent.join(name).join("report.html").is_file(), "{name}");
     }
-    let accuracy = |i: usize| runs[i]["selection"]["child_accuracy"].as_f64().unwrap();
+    // The searches measure the child-net after BN recalibration (the default), and
+    // the best is chosen on that accuracy.
+    let accuracy = |i: usize| {
+        runs[i]["selection"]["child_accuracy_recalibrated"]
+            .as_f64()
+            .unwrap()
+    };
     let best = summary["best"].as_u64().unwrap() as usize;
     assert_eq!(best, usize::from(accuracy(1) > accuracy(0)));
     let best_dir = parent.join(runs[best]["dir"].as_str().unwrap());
@@ -442,6 +467,10 @@ fn several_searches_write_a_summary_and_keep_the_best() {
     assert!(
         err.contains("* kept: highest child-net accuracy") && err.contains("summary.csv"),
         "{err}"
+    );
+    assert!(
+        err.contains(" re-BN "),
+        "each epoch's line gives the recalibrated child: {err}"
     );
     assert!(stdout(&out).starts_with("Genotype("));
 

@@ -164,11 +164,16 @@ fn search_report(run: &SearchRun) -> String {
     // The selected architecture.
     b.push_str("<h2>Selected architecture</h2>\n");
     b.push_str(&format!(
-        "<p>Selected epoch: <b>epoch {}</b>. Rule: {}. Its child-net accuracy is {} \
+        "<p>Selected epoch: <b>epoch {}</b>. Rule: {}. Its child-net accuracy is {}{} \
          (super-net {}, gap {}).</p>\n",
         sel.epoch,
         escape(&sel.rule),
         percent(sel.child_accuracy),
+        sel.child_accuracy_recalibrated
+            .map_or(String::new(), |c| format!(
+                ", {} after BN recalibration",
+                percent(c)
+            )),
         percent(sel.supernet_accuracy),
         points(sel.supernet_accuracy - sel.child_accuracy)
     ));
@@ -191,6 +196,10 @@ fn search_report(run: &SearchRun) -> String {
             ("child-net accuracy", percent(r.child_accuracy)),
             ("super-net accuracy", percent(r.supernet_accuracy)),
             ("gap (super-net - child-net)", points(r.gap)),
+            (
+                "child-net accuracy after BN recalibration",
+                r.child_accuracy_recalibrated.map_or("-".into(), percent),
+            ),
             ("target-net parameters", opt_count(r.target_params)),
             (
                 "target-net FLOPs (multiply-adds)",
@@ -236,8 +245,46 @@ fn search_report(run: &SearchRun) -> String {
     b.push_str("<h2>Loss and accuracy</h2>\n");
     b.push_str(
         "<p class=\"note\">Super-net accuracy: the super-net with its Engine cells' mixed \
-         operations; child-net accuracy: only the derived paths. Both on the architecture \
-         split, every epoch. EnTranNAS keeps their gap small.</p>\n",
+         operations; child-net accuracy: only the derived paths, with the batch-norm \
+         statistics the super-net accumulated and (re-BN) after re-estimating them through \
+         the child-net, no weight changed. All on the architecture split, every epoch. \
+         EnTranNAS keeps the gap small.</p>\n",
+    );
+    let recalibrated: Vec<(f64, f64)> = h
+        .iter()
+        .filter_map(|r| {
+            r.child_accuracy_recalibrated
+                .map(|c| (r.epoch as f64, 100.0 * c))
+        })
+        .collect();
+    let recalibrated_gap: Vec<(f64, f64)> = h
+        .iter()
+        .filter_map(|r| {
+            r.child_accuracy_recalibrated
+                .map(|c| (r.epoch as f64, 100.0 * (r.supernet_accuracy - c)))
+        })
+        .collect();
+    let mut accuracy = LinePlot::new("Accuracy", "epoch", "accuracy (%)")
+        .with_series(Series::new(
+            "super-net (val)",
+            pts(h, ep, |r| 100.0 * r.supernet_accuracy),
+        ))
+        .with_series(Series::new(
+            "child-net (val)",
+            pts(h, ep, |r| 100.0 * r.child_accuracy),
+        ));
+    let mut gap = LinePlot::new(
+        "Super-net minus child-net",
+        "epoch",
+        "gap (percentage points)",
+    )
+    .with_series(Series::new("gap", pts(h, ep, |r| 100.0 * r.gap)));
+    if !recalibrated.is_empty() {
+        accuracy = accuracy.with_series(Series::new("child-net, re-BN (val)", recalibrated));
+        gap = gap.with_series(Series::new("gap, re-BN", recalibrated_gap));
+    }
+    let accuracy = accuracy.with_series(
+        Series::new("train (weights)", pts(h, ep, |r| 100.0 * r.train_accuracy)).dashed(),
     );
     b.push_str(&plots(&[
         marker(
@@ -249,31 +296,8 @@ fn search_report(run: &SearchRun) -> String {
                 )),
         )
         .to_svg(),
-        marker(
-            LinePlot::new("Accuracy", "epoch", "accuracy (%)")
-                .with_series(Series::new(
-                    "super-net (val)",
-                    pts(h, ep, |r| 100.0 * r.supernet_accuracy),
-                ))
-                .with_series(Series::new(
-                    "child-net (val)",
-                    pts(h, ep, |r| 100.0 * r.child_accuracy),
-                ))
-                .with_series(
-                    Series::new("train (weights)", pts(h, ep, |r| 100.0 * r.train_accuracy))
-                        .dashed(),
-                ),
-        )
-        .to_svg(),
-        marker(
-            LinePlot::new(
-                "Super-net minus child-net",
-                "epoch",
-                "gap (percentage points)",
-            )
-            .with_series(Series::new("gap", pts(h, ep, |r| 100.0 * r.gap))),
-        )
-        .to_svg(),
+        marker(accuracy).to_svg(),
+        marker(gap).to_svg(),
     ]));
 
     // Collapse diagnostics.
@@ -375,6 +399,7 @@ fn search_report(run: &SearchRun) -> String {
         "<tr><th rowspan=\"2\">epoch</th><th rowspan=\"2\">temperature</th><th rowspan=\"2\">lr</th>\
          <th rowspan=\"2\">train loss</th><th rowspan=\"2\">arch loss</th>\
          <th rowspan=\"2\">super-net acc.</th><th rowspan=\"2\">child-net acc.</th><th rowspan=\"2\">gap</th>\
+         <th rowspan=\"2\">child-net acc., re-BN</th>\
          <th colspan=\"6\">normal cell</th><th colspan=\"6\">reduction cell</th>\
          <th rowspan=\"2\">params</th><th rowspan=\"2\">FLOPs</th><th rowspan=\"2\">time</th>\
          <th rowspan=\"2\">images/s</th></tr>\n",
@@ -397,6 +422,7 @@ fn search_report(run: &SearchRun) -> String {
             percent(r.supernet_accuracy),
             percent(r.child_accuracy),
             points(r.gap),
+            r.child_accuracy_recalibrated.map_or("-".into(), percent),
         ];
         cells.extend(diagnostics_cells(&r.normal));
         cells.extend(diagnostics_cells(&r.reduce));

@@ -86,6 +86,8 @@ fn search_history(method: Method) -> (SearchConfig, Vec<EpochRecord>) {
                 supernet_accuracy: child[epoch] + 0.02,
                 child_accuracy: child[epoch],
                 gap: 0.02,
+                // A top-2 history as an earlier version wrote it: not measured.
+                child_accuracy_recalibrated: dst.then(|| child[epoch] - 0.05),
                 normal: diagnostics(&genotype, false, dst, epoch),
                 reduce: diagnostics(&genotype, true, dst, epoch),
                 genotype,
@@ -254,11 +256,17 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
     for legend in [
         "super-net (val)",
         "child-net (val)",
+        "child-net, re-BN (val)",
+        "gap, re-BN",
         "arch (validation)",
         "normal t(0)",
     ] {
         assert!(html.contains(&format!(">{legend}</text>")), "{legend}");
     }
+    // The selected epoch's recalibrated accuracy (0.8 - 0.05), and the rule says which
+    // accuracy the selection compared.
+    assert!(html.contains("75.00% after BN recalibration"));
+    assert!(html.contains("after BN recalibration (ties: later epoch)"));
     let svgs = html.matches("<svg").count();
     assert_eq!(svgs, 2 + 3 + 5, "cells, curves, diagnostics");
     // Params and FLOPs of the selected epoch.
@@ -347,6 +355,9 @@ fn a_top2_search_has_no_threshold_plot_and_says_so_in_the_evolution() {
     let html = fs::read_to_string(write_report(&dir).unwrap()).unwrap();
     assert_self_contained(&html);
     assert!(!html.contains("DST thresholds"));
+    // A history without the recalibrated measurement has no such curve.
+    assert!(!html.contains("re-BN (val)"));
+    assert!(html.contains("running statistics (ties: later epoch)"));
     let evolution = fs::read_to_string(write_evolution(&dir).unwrap()).unwrap();
     assert_self_contained(&evolution);
     assert!(evolution.contains("- (top-k rule)"));

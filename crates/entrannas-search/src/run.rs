@@ -49,12 +49,24 @@ pub struct CheckpointState {
 pub struct Selection {
     /// The selected epoch (0-based).
     pub epoch: usize,
-    /// The rule: `best child-net accuracy on the architecture split (ties: later epoch)`.
+    /// The rule, in words (which accuracy was compared, how ties go).
     pub rule: String,
-    /// The selected epoch's child-net accuracy.
+    /// The selected epoch's child-net accuracy (running statistics).
     pub child_accuracy: f64,
+    /// The selected epoch's child-net accuracy after BN recalibration, when measured.
+    #[serde(default)]
+    pub child_accuracy_recalibrated: Option<f64>,
     /// The selected epoch's super-net accuracy.
     pub supernet_accuracy: f64,
+}
+
+impl Selection {
+    /// The accuracy the selection compared: after BN recalibration when measured,
+    /// else with the running statistics.
+    pub fn score(&self) -> f64 {
+        self.child_accuracy_recalibrated
+            .unwrap_or(self.child_accuracy)
+    }
 }
 
 /// The result of a finished search.
@@ -215,14 +227,16 @@ impl RunDir {
     fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds\n",
+            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds\n",
         );
         for r in history {
             jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
             jsonl.push('\n');
             let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+            let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+            let recalibrated = r.child_accuracy_recalibrated;
             csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{:.3}\n",
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{:.3}\n",
                 r.epoch,
                 r.lr,
                 r.tau,
@@ -232,6 +246,8 @@ impl RunDir {
                 r.supernet_accuracy,
                 r.child_accuracy,
                 r.gap,
+                fraction(recalibrated),
+                fraction(recalibrated.map(|c| r.supernet_accuracy - c)),
                 r.normal.connections,
                 r.reduce.connections,
                 r.normal.skip_connects,
@@ -395,17 +411,35 @@ impl RunDir {
 }
 
 /// The selection rule: the epoch with the best child-net accuracy on the architecture
-/// split; ties go to the later epoch (further annealed).
+/// split, measured after BN recalibration when every epoch has that measurement (it
+/// judges the derived architecture, not how well the super-net's statistics fit it),
+/// else with the running statistics; ties go to the later epoch (further annealed).
 pub fn select(history: &[EpochRecord]) -> Option<Selection> {
-    let best = history.iter().max_by(|a, b| {
-        a.child_accuracy
-            .total_cmp(&b.child_accuracy)
-            .then(a.epoch.cmp(&b.epoch))
-    })?;
+    let recalibrated = history
+        .iter()
+        .all(|r| r.child_accuracy_recalibrated.is_some());
+    let score = |r: &EpochRecord| {
+        if recalibrated {
+            r.child_accuracy_recalibrated.unwrap_or(f64::NAN)
+        } else {
+            r.child_accuracy
+        }
+    };
+    let best = history
+        .iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)).then(a.epoch.cmp(&b.epoch)))?;
+    let measure = if recalibrated {
+        "after BN recalibration"
+    } else {
+        "with the super-net's running statistics"
+    };
     Some(Selection {
         epoch: best.epoch,
-        rule: "best child-net accuracy on the architecture split (ties: later epoch)".into(),
+        rule: format!(
+            "best child-net accuracy on the architecture split, {measure} (ties: later epoch)"
+        ),
         child_accuracy: best.child_accuracy,
+        child_accuracy_recalibrated: best.child_accuracy_recalibrated.filter(|_| recalibrated),
         supernet_accuracy: best.supernet_accuracy,
     })
 }
@@ -448,20 +482,34 @@ impl RunsSummary {
     /// The summary as a plain-text table, the best search marked with `*`.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:>4} {:>6} {:>6} {:>9} {:>9} {:>7} {:>6} {:>8}  {}\n",
-            "run", "seed", "epoch", "child %", "super %", "gap", "edges", "params", "directory"
+            "{:>4} {:>6} {:>6} {:>9} {:>9} {:>9} {:>7} {:>6} {:>8}  {}\n",
+            "run",
+            "seed",
+            "epoch",
+            "child %",
+            "re-BN %",
+            "super %",
+            "gap",
+            "edges",
+            "params",
+            "directory"
         );
         for (i, r) in self.runs.iter().enumerate() {
             let params = r
                 .target_params
                 .map_or("-".into(), |p| format!("{:.2}M", p as f64 / 1e6));
+            let recalibrated = r
+                .selection
+                .child_accuracy_recalibrated
+                .map_or("-".into(), |c| format!("{:.2}", 100.0 * c));
             out.push_str(&format!(
-                "{:>3}{} {:>6} {:>6} {:>9.2} {:>9.2} {:>+7.2} {:>6} {:>8}  {}\n",
+                "{:>3}{} {:>6} {:>6} {:>9.2} {:>9} {:>9.2} {:>+7.2} {:>6} {:>8}  {}\n",
                 r.run,
                 if i == self.best { "*" } else { " " },
                 r.seed,
                 r.selection.epoch + 1,
                 100.0 * r.selection.child_accuracy,
+                recalibrated,
                 100.0 * r.selection.supernet_accuracy,
                 100.0 * (r.selection.supernet_accuracy - r.selection.child_accuracy),
                 format!("{}/{}", r.connections[0], r.connections[1]),
@@ -475,18 +523,21 @@ impl RunsSummary {
 
     fn csv(&self) -> String {
         let mut out = String::from(
-            "run,seed,dir,best,selected_epoch,child_accuracy,supernet_accuracy,gap,normal_connections,reduce_connections,target_params,target_flops,seconds,genotype\n",
+            "run,seed,dir,best,selected_epoch,child_accuracy,child_accuracy_recalibrated,supernet_accuracy,gap,normal_connections,reduce_connections,target_params,target_flops,seconds,genotype\n",
         );
         let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
         for (i, r) in self.runs.iter().enumerate() {
             out.push_str(&format!(
-                "{},{},{},{},{},{:.6},{:.6},{:.6},{},{},{},{},{:.3},\"{}\"\n",
+                "{},{},{},{},{},{:.6},{},{:.6},{:.6},{},{},{},{},{:.3},\"{}\"\n",
                 r.run,
                 r.seed,
                 r.dir,
                 i == self.best,
                 r.selection.epoch,
                 r.selection.child_accuracy,
+                r.selection
+                    .child_accuracy_recalibrated
+                    .map_or(String::new(), |c| format!("{c:.6}")),
                 r.selection.supernet_accuracy,
                 r.selection.supernet_accuracy - r.selection.child_accuracy,
                 r.connections[0],
@@ -622,14 +673,14 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
         .collect();
     // The first of the best: ties keep the earlier seed.
     let best = runs.iter().enumerate().fold(0, |best, (i, r)| {
-        if r.selection.child_accuracy > runs[best].selection.child_accuracy {
+        if r.selection.score() > runs[best].selection.score() {
             i
         } else {
             best
         }
     });
     RunsSummary {
-        rule: "highest child-net accuracy of the selected epoch on the architecture split (ties: earlier seed)".into(),
+        rule: "highest child-net accuracy of the selected epoch on the architecture split, after BN recalibration where measured (ties: earlier seed)".into(),
         best,
         runs,
     }
@@ -773,6 +824,112 @@ mod tests {
     }
 
     #[test]
+    fn measuring_the_recalibrated_child_changes_nothing_else() {
+        let _turn = seeded();
+        let search = |batches: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let run = RunDir::create(dir.path().join("run"), false).unwrap();
+            let config = tiny(Method::Entran).with_child_bn_batches(batches);
+            let outcome =
+                run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default())
+                    .unwrap();
+            let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
+            // Every float of the checkpointed net: weights and batch-norm running
+            // statistics, in module order (parameter ids are random, so not the bytes).
+            let mut searcher =
+                Searcher::<B>::new(config.clone(), &data().info, &Default::default()).unwrap();
+            run.load_checkpoint(&mut searcher).unwrap();
+            struct Floats(Vec<f32>);
+            impl<Bk: burn::tensor::backend::Backend> burn::module::ModuleVisitor<Bk> for Floats {
+                fn visit_float<const D: usize>(
+                    &mut self,
+                    param: &burn::module::Param<burn::tensor::Tensor<Bk, D>>,
+                ) {
+                    self.0.extend(param.val().into_data().iter::<f32>());
+                }
+            }
+            let mut floats = Floats(Vec::new());
+            burn::module::Module::visit(&searcher.net, &mut floats);
+            (outcome, csv, floats.0)
+        };
+        let (without, csv_without, weights_without) = search(0);
+        let (with, csv_with, weights_with) = search(3);
+        assert_eq!(without.history.len(), with.history.len());
+        for (a, b) in without.history.iter().zip(&with.history) {
+            // The super-net's statistics are restored after the measurement, so the
+            // search, its evaluation and its architecture go on bit for bit.
+            assert_eq!(a.child_accuracy_recalibrated, None);
+            assert!(b.child_accuracy_recalibrated.is_some());
+            assert_eq!(a.train_loss, b.train_loss, "epoch {}", a.epoch);
+            assert_eq!(a.arch_loss, b.arch_loss, "epoch {}", a.epoch);
+            assert_eq!(
+                a.supernet_accuracy, b.supernet_accuracy,
+                "epoch {}",
+                a.epoch
+            );
+            assert_eq!(a.child_accuracy, b.child_accuracy, "epoch {}", a.epoch);
+            assert_eq!(a.arch, b.arch, "epoch {}", a.epoch);
+        }
+        // Weights and batch-norm running statistics, in full precision.
+        assert!(!weights_without.is_empty());
+        assert!(
+            weights_without == weights_with,
+            "the checkpointed nets differ"
+        );
+        assert!(without.selection.rule.contains("running statistics"));
+        assert!(with.selection.rule.contains("after BN recalibration"));
+        let header = |csv: &str| csv.lines().next().unwrap().to_string();
+        assert_eq!(header(&csv_without), header(&csv_with));
+        let column = header(&csv_with)
+            .split(',')
+            .position(|c| c == "child_accuracy_recalibrated")
+            .unwrap();
+        let last = |csv: &str| {
+            let line = csv.lines().last().unwrap().to_string();
+            line.split(',').nth(column).unwrap().to_string()
+        };
+        assert_eq!(last(&csv_without), "");
+        let recalibrated = with.history.last().unwrap().child_accuracy_recalibrated;
+        assert_eq!(last(&csv_with), format!("{:.6}", recalibrated.unwrap()));
+    }
+
+    #[test]
+    fn selection_compares_recalibrated_accuracies_only_when_every_epoch_has_one() {
+        let _turn = seeded();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let outcome = run_search::<B>(
+            &tiny(Method::Entran),
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap();
+        let mut history = outcome.history;
+        // Running statistics favour epoch 0, recalibrated ones epoch 1.
+        for (r, (running, recalibrated)) in
+            history.iter_mut().zip([(0.9, 0.2), (0.1, 0.8), (0.1, 0.1)])
+        {
+            r.child_accuracy = running;
+            r.child_accuracy_recalibrated = Some(recalibrated);
+        }
+        let chosen = select(&history).unwrap();
+        assert_eq!(chosen.epoch, 1);
+        assert_eq!(chosen.child_accuracy_recalibrated, Some(0.8));
+        assert_eq!(chosen.score(), 0.8);
+        // One epoch without the measurement (a history written by an earlier
+        // version, resumed): every epoch is compared on the running statistics.
+        history[2].child_accuracy_recalibrated = None;
+        let chosen = select(&history).unwrap();
+        assert_eq!(chosen.epoch, 0);
+        assert_eq!(chosen.child_accuracy_recalibrated, None);
+        assert_eq!(chosen.score(), 0.9);
+        assert!(chosen.rule.contains("running statistics"));
+    }
+
+    #[test]
     fn every_method_runs_and_writes_its_run_directory() {
         let _turn = seeded();
         for method in [Method::Entran, Method::Dst, Method::Darts] {
@@ -808,6 +965,8 @@ mod tests {
                     .genotype;
                 assert_eq!(r.genotype, derived, "{method}, epoch {}", r.epoch);
                 assert!(r.train_loss.is_finite() && (0.0..=1.0).contains(&r.child_accuracy));
+                let recalibrated = r.child_accuracy_recalibrated.unwrap();
+                assert!((0.0..=1.0).contains(&recalibrated), "{method}");
                 assert!(r.target_params.unwrap() > 0 && r.target_flops.unwrap() > 0);
                 if method == Method::Dst {
                     assert!(r.normal.thresholds.is_some());
@@ -982,12 +1141,12 @@ mod tests {
         let top = summary
             .runs
             .iter()
-            .map(|r| r.selection.child_accuracy)
+            .map(|r| r.selection.score())
             .fold(f64::MIN, f64::max);
         let first_top = summary
             .runs
             .iter()
-            .position(|r| r.selection.child_accuracy == top)
+            .position(|r| r.selection.score() == top)
             .unwrap();
         assert_eq!(summary.best, first_top);
         let best_dir = parent.path().join(&summary.runs[summary.best].dir);

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -112,6 +112,12 @@ pub struct EpochRecord {
     pub child_accuracy: f64,
     /// `supernet_accuracy - child_accuracy`.
     pub gap: f64,
+    /// Child-net accuracy on the architecture split after its batch-norm statistics
+    /// were re-estimated through it (`child_bn_batches` batches of the weights'
+    /// split; no weight changed). `None` when not measured (`child_bn_batches = 0`,
+    /// or a history written before this field existed).
+    #[serde(default)]
+    pub child_accuracy_recalibrated: Option<f64>,
     /// The genotype derived at the end of the epoch.
     pub genotype: Genotype,
     /// Normal-cell diagnostics.
@@ -366,6 +372,16 @@ impl<B: AutodiffBackend> Searcher<B> {
         }
 
         let (supernet_accuracy, child_accuracy) = self.evaluate(val_eval, &derivation, tau)?;
+        let child_accuracy_recalibrated = match config.child_bn_batches {
+            0 => None,
+            batches => Some(self.evaluate_child_recalibrated(
+                train,
+                val_eval,
+                &derivation,
+                batches,
+                epoch,
+            )?),
+        };
         let report = &derivation.report;
         let arch_file = self.arch_file(tau);
         let record = EpochRecord {
@@ -378,6 +394,7 @@ impl<B: AutodiffBackend> Searcher<B> {
             supernet_accuracy,
             child_accuracy,
             gap: supernet_accuracy - child_accuracy,
+            child_accuracy_recalibrated,
             genotype: report.genotype.clone(),
             normal: diagnostics(
                 &report.genotype.normal,
@@ -479,23 +496,95 @@ impl<B: AutodiffBackend> Searcher<B> {
             normal: inner(&arch.normal),
             reduce: inner(&arch.reduce),
         };
+        let [supernet, child] = self.accuracies(dataset, |images| {
+            [
+                net.forward(images.clone(), &arch),
+                net.forward_child(images, &derivation.normal, &derivation.reduce),
+            ]
+        })?;
+        Ok((supernet, child))
+    }
+
+    /// Accuracy of the child-net on `dataset` after re-estimating its batch-norm
+    /// running statistics (BN recalibration): the first `batches` batches of
+    /// `calibration` (with epoch `epoch`'s augmentation) go through the child-net in
+    /// training mode, without gradients and without changing a weight, then the
+    /// child-net is evaluated as in [`Searcher::evaluate`]. The super-net's running
+    /// statistics are restored afterwards, so the search continues exactly as if this
+    /// had not been measured.
+    ///
+    /// A child-net whose Engine cells' weighted mixtures become plain sums of the
+    /// derived paths sees activations the super-net's statistics do not describe;
+    /// this measurement tells that mismatch apart from the architecture gap.
+    pub fn evaluate_child_recalibrated(
+        &mut self,
+        calibration: &ImageDataset,
+        dataset: &ImageDataset,
+        derivation: &Derivation,
+        batches: usize,
+        epoch: usize,
+    ) -> Result<f64, SearchError> {
+        // `into_record` folds every pending running-statistics update in first.
+        let saved = self.net.clone().into_record();
+        let accuracy = self.recalibrated_child(calibration, dataset, derivation, batches, epoch);
+        self.net = self.net.clone().load_record(saved);
+        accuracy
+    }
+
+    fn recalibrated_child(
+        &self,
+        calibration: &ImageDataset,
+        dataset: &ImageDataset,
+        derivation: &Derivation,
+        batches: usize,
+        epoch: usize,
+    ) -> Result<f64, SearchError> {
+        // Without gradients nothing is recorded for a backward pass, but the backend
+        // still tracks autodiff, so batch norm normalizes by batch statistics and
+        // updates the running ones, which every clone of the net shares.
+        let calibrating = self.net.clone().no_grad();
+        let len = (batches * self.config.batch_size).min(calibration.len());
+        let loader = Prefetch::start(
+            calibration,
+            (0..len).collect(),
+            self.config.batch_size,
+            epoch,
+        );
+        while let Some(batch) = loader.next_batch::<B>(&self.device)? {
+            let _ = calibrating.forward_child(batch.images, &derivation.normal, &derivation.reduce);
+        }
+        // Fold the last batch's update in before the statistics are read.
+        let _ = calibrating.into_record();
+        let net = self.net.valid();
+        let [child] = self.accuracies(dataset, |images| {
+            [net.forward_child(images, &derivation.normal, &derivation.reduce)]
+        })?;
+        Ok(child)
+    }
+
+    /// The fraction of the first `eval_limit` images of `dataset` that each of the
+    /// `N` forward passes classifies correctly (one read-back at the end).
+    fn accuracies<const N: usize>(
+        &self,
+        dataset: &ImageDataset,
+        forwards: impl Fn(Tensor<B::InnerBackend, 4>) -> [Tensor<B::InnerBackend, 2>; N],
+    ) -> Result<[f64; N], SearchError> {
         let len = self
             .config
             .eval_limit
             .map_or(dataset.len(), |l| l.min(dataset.len()));
         let batches = Prefetch::start(dataset, (0..len).collect(), self.config.batch_size, 0);
-        let mut supernet = Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
-        let mut child = supernet.clone();
+        let mut correct: [Tensor<B::InnerBackend, 1>; N] =
+            core::array::from_fn(|_| Tensor::zeros([1], &self.device));
         let mut total = 0usize;
         while let Some(batch) = batches.next_batch::<B::InnerBackend>(&self.device)? {
             total += batch.targets.dims()[0];
-            let logits = net.forward(batch.images.clone(), &arch);
-            supernet = supernet + count_correct(logits, batch.targets.clone());
-            let logits = net.forward_child(batch.images, &derivation.normal, &derivation.reduce);
-            child = child + count_correct(logits, batch.targets);
+            for (sum, logits) in correct.iter_mut().zip(forwards(batch.images)) {
+                *sum = sum.clone() + count_correct(logits, batch.targets.clone());
+            }
         }
         let total = total.max(1) as f64;
-        Ok((scalar(supernet) / total, scalar(child) / total))
+        Ok(scalars(correct).map(|c| c / total))
     }
 }
 

@@ -118,6 +118,10 @@ pub struct SearchArgs {
     /// Evaluate on at most this many validation images per epoch.
     #[arg(long)]
     pub eval_limit: Option<usize>,
+    /// Training batches that re-estimate the child-net's batch-norm statistics before
+    /// its second (recalibrated) accuracy each epoch; 0 skips it (default 40).
+    #[arg(long)]
+    pub child_bn_batches: Option<usize>,
 }
 
 impl SearchArgs {
@@ -149,6 +153,7 @@ impl SearchArgs {
             self.tau_final.is_some(),
             self.steps_per_epoch.is_some(),
             self.eval_limit.is_some(),
+            self.child_bn_batches.is_some(),
             self.out.is_some(),
             self.force,
             self.runs.is_some(),
@@ -214,7 +219,8 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         nodes,
         seed,
         dataset,
-        train_portion
+        train_portion,
+        child_bn_batches
     );
     macro_rules! set_option {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
@@ -344,11 +350,18 @@ impl BackendTask for SearchTask {
             &device,
         )?;
         let best = &outcome.history[outcome.selection.epoch];
+        let selection = &outcome.selection;
         eprintln!(
-            "selected epoch {} (child-net accuracy {:.2}%, super-net {:.2}%)",
-            outcome.selection.epoch + 1,
-            100.0 * outcome.selection.child_accuracy,
-            100.0 * outcome.selection.supernet_accuracy,
+            "selected epoch {} (child-net accuracy {:.2}%{}, super-net {:.2}%)",
+            selection.epoch + 1,
+            100.0 * selection.child_accuracy,
+            selection
+                .child_accuracy_recalibrated
+                .map_or(String::new(), |c| format!(
+                    ", {:.2}% after BN recalibration",
+                    100.0 * c
+                )),
+            100.0 * selection.supernet_accuracy,
         );
         let reports = super::report::write(self.run.path())?;
         println!("{}", best.genotype.to_darts_text());
