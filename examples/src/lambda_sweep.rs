@@ -163,6 +163,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         "paper params (M)",
         "paper FLOPs (M)",
         "seed",
+        "mean t(j) (N/R)",
     ]);
     for result in results {
         let r = result.last();
@@ -193,6 +194,11 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             pp,
             pf,
             result.config.seed.to_string(),
+            format!(
+                "{}/{}",
+                mean_threshold(&r.normal.thresholds),
+                mean_threshold(&r.reduce.thresholds)
+            ),
         ]);
     }
     let totals = mean_connections(results);
@@ -208,7 +214,10 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          FLOPs: the last epoch's derived architecture; the target-net is counted in the \
          search's layout (CIFAR layout, C = 36, 20 cells, at the dataset's image size), not \
          the paper's ImageNet network, so only the trend compares. With several seeds \
-         the claim is judged on each lambda's mean."
+         the claim is judged on each lambda's mean. Mean t(j): the last epoch's \
+         thresholds; a connection is kept where its normalized weight exceeds its \
+         node's threshold, and the sparsity term raises the thresholds more for a \
+         larger lambda."
             .to_string(),
         match &verdict {
             Ok(()) => format!(
@@ -225,6 +234,14 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         table,
         notes,
         as_expected: verdict.is_ok(),
+    }
+}
+
+/// The mean of a cell's thresholds `t(j)` to three decimals, `-` without any.
+fn mean_threshold(thresholds: &Option<Vec<f64>>) -> String {
+    match thresholds.as_deref() {
+        Some(t) if !t.is_empty() => format!("{:.3}", t.iter().sum::<f64>() / t.len() as f64),
+        _ => "-".into(),
     }
 }
 
@@ -246,7 +263,14 @@ pub fn run(args: &LambdaSweepArgs) -> Result<ExperimentReport, ExampleError> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_fewer_connections;
+    use super::{check_fewer_connections, mean_threshold};
+
+    #[test]
+    fn the_mean_threshold_is_printed_to_three_decimals_or_as_a_dash() {
+        assert_eq!(mean_threshold(&Some(vec![0.5, 0.6, 0.7, 0.9])), "0.675");
+        assert_eq!(mean_threshold(&Some(Vec::new())), "-");
+        assert_eq!(mean_threshold(&None), "-");
+    }
 
     #[test]
     fn strictly_fewer_connections_for_every_larger_lambda_passes() {

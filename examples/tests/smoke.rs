@@ -126,6 +126,14 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     assert_run_dir(&tmp.path().join("lambda-0.2"));
     // Paper columns are filled for the paper's values.
     assert_eq!(report.table.rows()[0][8], "13/14");
+    // Each row gives its cells' mean threshold, normal/reduction, both in (0, 1).
+    for row in report.table.rows() {
+        let (n, r) = row[12].split_once('/').unwrap();
+        for t in [n, r] {
+            let t: f64 = t.parse().unwrap();
+            assert!(t > 0.0 && t < 1.0, "{row:?}");
+        }
+    }
     let one: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.1,0.1"]);
     let err = lambda_sweep::run(&one).unwrap_err().to_string();
     assert!(err.contains("two distinct"), "{err}");
