@@ -526,40 +526,29 @@ impl<B: AutodiffBackend> Searcher<B> {
     ) -> Result<f64, SearchError> {
         // `into_record` folds every pending running-statistics update in first.
         let saved = self.net.clone().into_record();
-        let accuracy = self.recalibrated_child(calibration, dataset, derivation, batches, epoch);
+        let measure = || -> Result<f64, SearchError> {
+            // Without gradients nothing is recorded for a backward pass, but the
+            // backend still tracks autodiff, so batch norm normalizes by batch
+            // statistics and updates the running ones, which every clone shares.
+            let calibrating = self.net.clone().no_grad();
+            let len = (batches * self.config.batch_size).min(calibration.len());
+            let order = (0..len).collect();
+            let loader = Prefetch::start(calibration, order, self.config.batch_size, epoch);
+            while let Some(batch) = loader.next_batch::<B>(&self.device)? {
+                let _ =
+                    calibrating.forward_child(batch.images, &derivation.normal, &derivation.reduce);
+            }
+            // Fold the last batch's update in before the statistics are read.
+            let _ = calibrating.into_record();
+            let net = self.net.valid();
+            let [child] = self.accuracies(dataset, |images| {
+                [net.forward_child(images, &derivation.normal, &derivation.reduce)]
+            })?;
+            Ok(child)
+        };
+        let accuracy = measure();
         self.net = self.net.clone().load_record(saved);
         accuracy
-    }
-
-    fn recalibrated_child(
-        &self,
-        calibration: &ImageDataset,
-        dataset: &ImageDataset,
-        derivation: &Derivation,
-        batches: usize,
-        epoch: usize,
-    ) -> Result<f64, SearchError> {
-        // Without gradients nothing is recorded for a backward pass, but the backend
-        // still tracks autodiff, so batch norm normalizes by batch statistics and
-        // updates the running ones, which every clone of the net shares.
-        let calibrating = self.net.clone().no_grad();
-        let len = (batches * self.config.batch_size).min(calibration.len());
-        let loader = Prefetch::start(
-            calibration,
-            (0..len).collect(),
-            self.config.batch_size,
-            epoch,
-        );
-        while let Some(batch) = loader.next_batch::<B>(&self.device)? {
-            let _ = calibrating.forward_child(batch.images, &derivation.normal, &derivation.reduce);
-        }
-        // Fold the last batch's update in before the statistics are read.
-        let _ = calibrating.into_record();
-        let net = self.net.valid();
-        let [child] = self.accuracies(dataset, |images| {
-            [net.forward_child(images, &derivation.normal, &derivation.reduce)]
-        })?;
-        Ok(child)
     }
 
     /// The fraction of the first `eval_limit` images of `dataset` that each of the
