@@ -83,7 +83,14 @@ fn table1_runs_every_placement_and_darts() {
     // The verdict is stated either way, for both statistics, and the table is saved.
     let text = report.to_string();
     assert!(text.to_lowercase().contains("as in the paper"), "{text}");
-    assert!(text.contains("With recalibrated BN statistics"), "{text}");
+    assert!(
+        text.contains("in the paper (child-net after BN recalibration)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in the paper (child-net with the super-net's running BN"),
+        "{text}"
+    );
     let saved = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
     assert_eq!(saved, text);
     // A second run into the same directory is refused without --force.
@@ -109,7 +116,7 @@ fn table1_runs_every_placement_and_darts() {
     let text = report.to_string();
     assert!(!text.contains("did not run"), "{text}");
     assert!(text.to_lowercase().contains("as in the paper"), "{text}");
-    assert!(!text.contains("With recalibrated BN statistics"), "{text}");
+    assert!(!text.contains("after BN recalibration"), "{text}");
     let bad = Cli::<Table1Args>::try_parse_from(["example", "--placements", "middle"]);
     assert!(bad.is_err());
 }
