@@ -3,9 +3,10 @@
 
 For each epoch (its `arch` record, in the schema of `entrannas derive`): the temperature,
 the connections kept (normal + reduction, as the search recorded them), the mean
-threshold t(j) (DST runs), how many of all connections have p_hat = p / max p (Eq. 7,
-per intermediate node) in each tenth of [0, 1], and per cell the number of edges whose
-strongest op is `none` and the mean largest op probability per edge. These are the
+threshold t(j) over both cells and per cell (DST runs), how many of all connections
+have p_hat = p / max p (Eq. 7, per intermediate node) in each tenth of [0, 1], and per
+cell the number of edges whose strongest op is `none` and the mean largest op
+probability per edge. These are the
 figures docs/RESULTS.md quotes for Tables 1 and 3.
 
 Usage: python3 scripts/arch-stats.py RUN_DIR [RUN_DIR ...]
@@ -56,9 +57,13 @@ def epoch_stats(record):
             if ops[row.index(max(row))] == "none":
                 none_wins += 1
         cells[cell] = (none_wins, len(alpha), sum(pmax) / len(pmax))
-    thresholds = record["normal"].get("thresholds") or []
-    thresholds += record["reduce"].get("thresholds") or []
+    thresholds = {c: record[c].get("thresholds") or [] for c in ("normal", "reduce")}
     return tau, deciles, cells, thresholds
+
+
+def mean(values):
+    """The mean to three decimals, `-` for no values."""
+    return f"{sum(values) / len(values):.3f}" if values else "-"
 
 
 def main(dirs):
@@ -77,7 +82,13 @@ def main(dirs):
             except (KeyError, ValueError) as e:
                 sys.exit(f"{path}, epoch {r.get('epoch')}: not a search record ({e})")
             kept = r["normal"]["connections"] + r["reduce"]["connections"]
-            mean_t = f"{sum(t) / len(t):.3f}" if t else "-"
+            both = t["normal"] + t["reduce"]
+            mean_t = (
+                f"{sum(both) / len(both):.3f} (normal {mean(t['normal'])}, "
+                f"reduce {mean(t['reduce'])})"
+                if both
+                else "-"
+            )
             cell_text = "; ".join(
                 f"{c}: none strongest on {n}/{e} edges, mean max p {p:.2f}"
                 for c, (n, e, p) in cells.items()

@@ -296,7 +296,9 @@ impl<B: AutodiffBackend> Searcher<B> {
     }
 
     /// Runs epoch `epoch` over `train` (weights) and `val` (architecture) and evaluates
-    /// super-net and child-net on `val_eval` (the architecture split, unaugmented).
+    /// super-net and child-net on `val_eval` (the architecture split, unaugmented);
+    /// with `child_bn_batches > 0` also the child-net after BN recalibration on the
+    /// first batches of `train` ([`Searcher::evaluate_child_recalibrated`]).
     pub fn train_epoch(
         &mut self,
         epoch: usize,
