@@ -3,7 +3,8 @@
 //! `entrannas search`) three ways on the search's architecture split: with the
 //! batch-norm running statistics of the super-net (as the search reports it), after
 //! re-estimating them through the child-net on 40 training batches, and with each
-//! batch normalized by its own statistics.
+//! batch normalized by its own statistics. `--batches N` sets how many training
+//! batches the recalibration averages (default: the run's `child_bn_batches`).
 //!
 //! ```sh
 //! cargo run --release -p entrannas-examples --example child_bn -- \
@@ -24,6 +25,10 @@ struct Cli {
     /// Search run directories.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
+    /// Training batches the recalibration averages (default: each run's
+    /// `child_bn_batches`).
+    #[arg(long)]
+    batches: Option<usize>,
 }
 
 fn main() {
@@ -33,7 +38,7 @@ fn main() {
 fn run(cli: Cli) -> Result<(), ExampleError> {
     let mut checks = Vec::new();
     for dir in &cli.runs {
-        let c = check(dir)?;
+        let c = check(dir, cli.batches)?;
         eprintln!("{}: done", dir.display());
         checks.push(c);
     }

@@ -25,9 +25,10 @@ pub struct BnCheck {
     /// Child-net accuracy with the running statistics (as the search reports it).
     pub child: f64,
     /// Child-net accuracy after re-estimating the running statistics through it
-    /// ([`Searcher::evaluate_child_recalibrated`], with the run's `child_bn_batches`,
-    /// or the default where the run skipped the measurement).
+    /// ([`Searcher::evaluate_child_recalibrated`] on `calibration_batches` batches).
     pub child_recalibrated: f64,
+    /// The training batches the recalibration averaged.
+    pub calibration_batches: usize,
     /// Child-net accuracy with every batch normalized by its own statistics.
     pub child_batch_stats: f64,
 }
@@ -67,8 +68,10 @@ fn child_train_mode(
 }
 
 /// Evaluates the child-net of the finished search in `run_dir` (its last checkpoint,
-/// at its last epoch's temperature) on the dataset its `config.json` names.
-pub fn check(run_dir: &Path) -> Result<BnCheck, ExampleError> {
+/// at its last epoch's temperature) on the dataset its `config.json` names. The
+/// recalibration averages `batches` training batches; `None` takes the run's
+/// `child_bn_batches` (the default where the run skipped the measurement).
+pub fn check(run_dir: &Path, batches: Option<usize>) -> Result<BnCheck, ExampleError> {
     let run = RunDir::open(run_dir)?;
     let config = run.config()?;
     let kind: DatasetKind = config.dataset.parse()?;
@@ -98,10 +101,10 @@ pub fn check(run_dir: &Path) -> Result<BnCheck, ExampleError> {
         l.min(val.source_indices().len())
     });
     let train = search.train.clone().with_augment(None, config.seed);
-    let batches = match config.child_bn_batches {
+    let batches = batches.unwrap_or(match config.child_bn_batches {
         0 => SearchConfig::new().child_bn_batches,
         batches => batches,
-    };
+    });
     let child_recalibrated =
         searcher.evaluate_child_recalibrated(&train, &val, &derivation, batches, 0)?;
     let child_batch_stats = child_train_mode(&searcher, &derivation, &val, (0..limit).collect())?;
@@ -110,6 +113,7 @@ pub fn check(run_dir: &Path) -> Result<BnCheck, ExampleError> {
         supernet,
         child,
         child_recalibrated,
+        calibration_batches: batches,
         child_batch_stats,
     })
 }
@@ -121,6 +125,7 @@ pub fn table(checks: &[BnCheck]) -> Table {
         "super-net (%)",
         "child-net, running BN (%)",
         "child-net, recalibrated BN (%)",
+        "calibration batches",
         "child-net, batch BN (%)",
     ]);
     for c in checks {
@@ -129,6 +134,7 @@ pub fn table(checks: &[BnCheck]) -> Table {
             pct(c.supernet),
             pct(c.child),
             pct(c.child_recalibrated),
+            c.calibration_batches.to_string(),
             pct(c.child_batch_stats),
         ]);
     }

@@ -216,7 +216,7 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
     let tmp = tempfile::tempdir().unwrap();
     let args: ExtendedSpaceArgs = parse(tmp.path(), &[]);
     extended_space::run(&args).unwrap();
-    let c = entrannas_examples::child_bn::check(&tmp.path().join("standard")).unwrap();
+    let c = entrannas_examples::child_bn::check(&tmp.path().join("standard"), None).unwrap();
     for v in [
         c.supernet,
         c.child,
@@ -225,8 +225,19 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
     ] {
         assert!((0.0..=1.0).contains(&v), "{c:?}");
     }
-    assert_eq!(entrannas_examples::child_bn::table(&[c]).rows().len(), 1);
-    let err = entrannas_examples::child_bn::check(tmp.path())
+    let config = entrannas_search::RunDir::open(tmp.path().join("standard"))
+        .unwrap()
+        .config()
+        .unwrap();
+    assert_eq!(c.calibration_batches, config.child_bn_batches);
+    let one = entrannas_examples::child_bn::check(&tmp.path().join("standard"), Some(1)).unwrap();
+    assert_eq!(one.calibration_batches, 1);
+    assert_eq!((one.supernet, one.child), (c.supernet, c.child));
+    assert_eq!(
+        entrannas_examples::child_bn::table(&[c, one]).rows()[1][4],
+        "1"
+    );
+    let err = entrannas_examples::child_bn::check(tmp.path(), Some(2))
         .unwrap_err()
         .to_string();
     assert!(err.contains("config.json"), "{err}");

@@ -21,7 +21,7 @@ pub use grad::clip_global_norm;
 pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
-pub use norm::BatchNorm2d;
+pub use norm::{BatchNorm2d, PreciseStatistics};
 pub use registry::{OpRecipe, OpRegistry};
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};
 

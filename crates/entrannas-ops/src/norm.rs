@@ -3,10 +3,17 @@
 //! burn's `BatchNorm` always learns a scale and shift; DARTS's search cells use
 //! `affine = False`. This one makes the scale and shift optional, keeps running
 //! statistics (unbiased variance, as PyTorch) and uses them outside autodiff.
+//! [`PreciseStatistics`] re-estimates those statistics as a uniform average over many
+//! batches ("precise BN"), for a network whose activations changed since training.
 
-use burn::module::{Module, Param, RunningState};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId, RunningState};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+
+/// Weight of the newest batch in the running statistics (PyTorch's default).
+pub const MOMENTUM: f64 = 0.1;
 
 /// 2-D batch norm over `[batch, channels, height, width]`, optionally affine.
 #[derive(Module, Debug)]
@@ -19,8 +26,9 @@ pub struct BatchNorm2d<B: Backend> {
     pub running_mean: RunningState<Tensor<B, 1>>,
     /// Running (unbiased) variance, used in evaluation.
     pub running_var: RunningState<Tensor<B, 1>>,
-    /// Weight of the newest batch in the running statistics (PyTorch's 0.1).
-    pub momentum: f64,
+    /// Weight of the newest batch in the running statistics: always [`MOMENTUM`],
+    /// which [`PreciseStatistics`] relies on.
+    momentum: f64,
     /// Added to the variance before the square root.
     pub epsilon: f64,
 }
@@ -42,7 +50,7 @@ impl<B: Backend> BatchNorm2d<B> {
             },
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
-            momentum: 0.1,
+            momentum: MOMENTUM,
             epsilon: 1e-5,
         }
     }
@@ -101,6 +109,197 @@ impl<B: Backend> BatchNorm2d<B> {
             out = out.add(per_row(beta.val()));
         }
         out.reshape([batch, channels, height, width])
+    }
+}
+
+/// The field names of [`BatchNorm2d`]'s running statistics, as module visitors and
+/// mappers see them.
+const RUNNING_FIELDS: [&str; 2] = ["running_mean", "running_var"];
+/// [`BatchNorm2d`] as module visitors and mappers name its container.
+const NORM_CONTAINER: &str = "Struct:BatchNorm2d";
+
+/// The module path a visitor or mapper is at, enough to tell when the next float is a
+/// [`BatchNorm2d`] running statistic.
+#[derive(Debug, Default)]
+struct Path(Vec<(String, String)>);
+
+impl Path {
+    fn enter(&mut self, name: &str, container: &str) {
+        self.0.push((name.to_owned(), container.to_owned()));
+    }
+
+    fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    fn at_running_statistic(&self) -> bool {
+        self.0.last().is_some_and(|(name, container)| {
+            container == NORM_CONTAINER && RUNNING_FIELDS.contains(&name.as_str())
+        })
+    }
+}
+
+/// Running statistics re-estimated as the uniform average of many batches' statistics
+/// ("precise BN"), where the running average's momentum would weight the last few
+/// batches most.
+///
+/// For each batch: [`reset`](Self::reset) the module, run one training-mode forward
+/// (autodiff backend; gradients may be off) of the batch through it, then
+/// [`add`](Self::add) the module; finally [`apply`](Self::apply) writes the averages.
+/// burn shares running statistics between clones of a module, so every step acts on
+/// all clones: snapshot the module's record first if the statistics must be restored.
+/// A running statistic that no batch reached (all its sums exactly zero) keeps the
+/// value it had when [`new`](Self::new) saw it.
+#[derive(Debug)]
+pub struct PreciseStatistics<B: Backend> {
+    /// Each statistic's value before the first reset, by parameter id.
+    original: HashMap<ParamId, Tensor<B, 1>>,
+    /// Each statistic's sum of per-batch values.
+    sums: HashMap<ParamId, Tensor<B, 1>>,
+    /// Batches added.
+    batches: usize,
+}
+
+impl<B: Backend> PreciseStatistics<B> {
+    /// Starts an estimate for `module`'s batch norms, remembering their current
+    /// statistics.
+    pub fn new<M: Module<B>>(module: &M) -> Self {
+        Self {
+            original: read_running_statistics(module),
+            sums: HashMap::new(),
+            batches: 0,
+        }
+    }
+
+    /// Folds pending running-statistic updates in and sets every running statistic of
+    /// `module` to zero, so that the next training-mode forward leaves [`MOMENTUM`]
+    /// times its batch's statistics there.
+    pub fn reset<M: Module<B>>(module: M) -> M {
+        sync(&module);
+        module.map(&mut WriteStatistics {
+            path: Path::default(),
+            value: |tensor: Tensor<B, 1>, _| tensor.zeros_like(),
+        })
+    }
+
+    /// Adds the statistics left by the batch forwarded since the last
+    /// [`reset`](Self::reset).
+    pub fn add<M: Module<B>>(&mut self, module: &M) {
+        for (id, value) in read_running_statistics(module) {
+            let batch = value.div_scalar(MOMENTUM);
+            let sum = match self.sums.remove(&id) {
+                Some(sum) => sum.add(batch),
+                None => batch,
+            };
+            self.sums.insert(id, sum);
+        }
+        self.batches += 1;
+    }
+
+    /// The number of batches added.
+    pub fn batches(&self) -> usize {
+        self.batches
+    }
+
+    /// Writes each statistic's average over the added batches into `module` (the
+    /// value before the first reset where no batch reached it, or no batch was added).
+    pub fn apply<M: Module<B>>(&self, module: M) -> M {
+        sync(&module);
+        let batches = self.batches.max(1) as f64;
+        let reached: HashMap<ParamId, bool> = self
+            .sums
+            .iter()
+            .map(|(id, sum)| (*id, scalar_nonzero(sum.clone())))
+            .collect();
+        module.map(&mut WriteStatistics {
+            path: Path::default(),
+            value: |tensor: Tensor<B, 1>, id: ParamId| match (self.sums.get(&id), reached.get(&id))
+            {
+                (Some(sum), Some(true)) => sum.clone().div_scalar(batches),
+                _ => self.original.get(&id).cloned().unwrap_or(tensor),
+            },
+        })
+    }
+}
+
+/// Whether any element of `t` is non-zero (one read-back).
+fn scalar_nonzero<B: Backend>(t: Tensor<B, 1>) -> bool {
+    t.abs()
+        .max()
+        .into_data()
+        .iter::<f64>()
+        .next()
+        .unwrap_or(0.0)
+        != 0.0
+}
+
+/// Folds every pending running-statistic update of `module` (and its clones) in.
+fn sync<B: Backend, M: Module<B>>(module: &M) {
+    // `into_record` synchronizes each running state, which clones share.
+    let _ = module.clone().into_record();
+}
+
+/// Every [`BatchNorm2d`] running statistic of `module`, synchronized, by parameter id.
+fn read_running_statistics<B: Backend, M: Module<B>>(module: &M) -> HashMap<ParamId, Tensor<B, 1>> {
+    sync(module);
+    let mut reader = ReadStatistics {
+        path: Path::default(),
+        values: HashMap::new(),
+    };
+    module.visit(&mut reader);
+    reader.values
+}
+
+/// Collects the running statistics a module visit passes.
+struct ReadStatistics<B: Backend> {
+    path: Path,
+    values: HashMap<ParamId, Tensor<B, 1>>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for ReadStatistics<B> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.path.at_running_statistic() {
+            let tensor = param.val();
+            let len = tensor.shape().num_elements();
+            self.values.insert(param.id, tensor.reshape([len]));
+        }
+    }
+}
+
+/// Replaces every running statistic a module map passes by `value(current, id)`.
+struct WriteStatistics<F> {
+    path: Path,
+    value: F,
+}
+
+impl<B: Backend, F: FnMut(Tensor<B, 1>, ParamId) -> Tensor<B, 1>> ModuleMapper<B>
+    for WriteStatistics<F>
+{
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if !self.path.at_running_statistic() {
+            return param;
+        }
+        let (id, tensor, _) = param.consume();
+        let shape = tensor.shape();
+        let len = shape.num_elements();
+        let value = (self.value)(tensor.reshape([len]), id);
+        Param::initialized(id, value.reshape(shape))
     }
 }
 
@@ -167,5 +366,86 @@ mod tests {
         let affine = BatchNorm2d::<NdArray<f64>>::new(5, true, &device);
         assert_eq!(affine.gamma.as_ref().unwrap().dims(), [5]);
         assert_eq!(affine.beta.as_ref().unwrap().dims(), [5]);
+    }
+
+    /// One channel, the batch `values` as `[n, 1, 1, 1]`.
+    fn column(values: &[f64]) -> Tensor<Ad, 4> {
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [values.len(), 1, 1, 1]),
+            &Default::default(),
+        )
+    }
+
+    #[derive(Module, Debug)]
+    struct Nested<B: Backend> {
+        reached: Vec<BatchNorm2d<B>>,
+        unreached: BatchNorm2d<B>,
+    }
+
+    #[test]
+    fn precise_statistics_average_every_batch_uniformly() {
+        let device = Default::default();
+        let net = Nested {
+            reached: vec![BatchNorm2d::<Ad>::new(1, true, &device)],
+            unreached: BatchNorm2d::new(1, false, &device),
+        };
+        // Earlier training leaves statistics in both norms.
+        let _ = net.reached[0].forward(column(&[10.0, 12.0]));
+        let _ = net.unreached.forward(column(&[10.0, 12.0]));
+        let before = values(net.unreached.running_var.value_sync());
+
+        let mut precise = PreciseStatistics::new(&net);
+        // Batch means 2.5 and 5, unbiased variances 5/3 and 20/3, and a third batch
+        // (mean 0, variance 2) to tell a uniform average from a momentum average.
+        for batch in [
+            &[1.0, 2.0, 3.0, 4.0][..],
+            &[2.0, 4.0, 6.0, 8.0],
+            &[-1.0, 1.0],
+        ] {
+            let net_now = PreciseStatistics::reset(net.clone());
+            let _ = net_now.reached[0].forward(column(batch));
+            precise.add(&net_now);
+        }
+        assert_eq!(precise.batches(), 3);
+        let net = precise.apply(net);
+        assert_relative_eq!(
+            values(net.reached[0].running_mean.value_sync())[0],
+            (2.5 + 5.0 + 0.0) / 3.0,
+            epsilon = 1e-12
+        );
+        assert_relative_eq!(
+            values(net.reached[0].running_var.value_sync())[0],
+            (5.0 / 3.0 + 20.0 / 3.0 + 2.0) / 3.0,
+            epsilon = 1e-12
+        );
+        // The norm no batch reached keeps its statistics.
+        assert_relative_eq!(
+            values(net.unreached.running_mean.value_sync())[0],
+            0.1 * 11.0,
+            epsilon = 1e-12
+        );
+        assert_eq!(values(net.unreached.running_var.value_sync()), before);
+        // Evaluation normalizes with the average.
+        let inference = net.valid();
+        let x =
+            Tensor::<NdArray<f64>, 4>::from_data(TensorData::new(vec![3.0], [1, 1, 1, 1]), &device);
+        let var: f64 = (5.0 / 3.0 + 20.0 / 3.0 + 2.0) / 3.0;
+        assert_relative_eq!(
+            values(inference.reached[0].forward(x))[0],
+            (3.0 - 2.5) / (var + 1e-5).sqrt(),
+            epsilon = 1e-12
+        );
+    }
+
+    #[test]
+    fn precise_statistics_without_batches_change_nothing() {
+        let device = Default::default();
+        let norm = BatchNorm2d::<Ad>::new(1, false, &device);
+        let _ = norm.forward(column(&[1.0, 3.0]));
+        let mean = values(norm.running_mean.value_sync());
+        let precise = PreciseStatistics::new(&norm);
+        let norm = precise.apply(PreciseStatistics::reset(norm));
+        assert_eq!(values(norm.running_mean.value_sync()), mean);
+        assert_eq!(values(norm.running_var.value_sync()), vec![0.9 + 0.1 * 2.0]);
     }
 }

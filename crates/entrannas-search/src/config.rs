@@ -122,8 +122,8 @@ pub struct SearchConfig {
     /// Batches of the weights' split run through the child-net, after each epoch,
     /// to re-estimate its batch-norm statistics before its accuracy is measured a
     /// second time (BN recalibration; the super-net's statistics are restored
-    /// afterwards). With momentum 0.1, 40 batches leave the old statistics 1.5 % of
-    /// their weight. 0 skips the measurement.
+    /// afterwards). Each batch norm gets the uniform average of these batches'
+    /// statistics ("precise BN"): more batches, less noise. 0 skips the measurement.
     #[config(default = 40)]
     pub child_bn_batches: usize,
 }

@@ -19,8 +19,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{CellPlan, CellTopology, Genotype};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
-use entrannas_ops::OpRegistry;
-use entrannas_ops::clip_global_norm;
+use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
 use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellType, DeriveReport, Rule, derive_report,
 };
@@ -510,8 +509,9 @@ impl<B: AutodiffBackend> Searcher<B> {
     /// Accuracy of the child-net on `dataset` after re-estimating its batch-norm
     /// running statistics (BN recalibration): the first `batches` batches of
     /// `calibration` (with epoch `epoch`'s augmentation) go through the child-net in
-    /// training mode, without gradients and without changing a weight, then the
-    /// child-net is evaluated as in [`Searcher::evaluate`]. The super-net's running
+    /// training mode, without gradients and without changing a weight, each batch
+    /// norm's statistics become the uniform average of those batches' statistics
+    /// ([`PreciseStatistics`]), then the child-net is evaluated as in [`Searcher::evaluate`]. The super-net's running
     /// statistics are restored afterwards, so the search continues exactly as if this
     /// had not been measured.
     ///
@@ -532,16 +532,19 @@ impl<B: AutodiffBackend> Searcher<B> {
             // Without gradients nothing is recorded for a backward pass, but the
             // backend still tracks autodiff, so batch norm normalizes by batch
             // statistics and updates the running ones, which every clone shares.
-            let calibrating = self.net.clone().no_grad();
+            let mut calibrating = self.net.clone().no_grad();
+            let mut precise = PreciseStatistics::new(&calibrating);
             let len = (batches * self.config.batch_size).min(calibration.len());
             let order = (0..len).collect();
             let loader = Prefetch::start(calibration, order, self.config.batch_size, epoch);
             while let Some(batch) = loader.next_batch::<B>(&self.device)? {
+                calibrating = PreciseStatistics::reset(calibrating);
                 let _ =
                     calibrating.forward_child(batch.images, &derivation.normal, &derivation.reduce);
+                precise.add(&calibrating);
             }
-            // Fold the last batch's update in before the statistics are read.
-            let _ = calibrating.into_record();
+            // The clones share their running statistics: this sets the super-net's.
+            let _ = precise.apply(calibrating);
             let net = self.net.valid();
             let [child] = self.accuracies(dataset, |images| {
                 [net.forward_child(images, &derivation.normal, &derivation.reduce)]

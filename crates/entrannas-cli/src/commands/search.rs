@@ -118,8 +118,9 @@ pub struct SearchArgs {
     /// Evaluate on at most this many validation images per epoch.
     #[arg(long)]
     pub eval_limit: Option<usize>,
-    /// Training batches that re-estimate the child-net's batch-norm statistics before
-    /// its second (recalibrated) accuracy each epoch; 0 skips it (default 40).
+    /// Training batches whose averaged statistics replace the child-net's batch-norm
+    /// statistics before its second (recalibrated) accuracy each epoch; 0 skips it
+    /// (default 40).
     #[arg(long)]
     pub child_bn_batches: Option<usize>,
 }
