@@ -7,6 +7,7 @@ use entrannas_data::{DatasetKind, OpenOptions, OpenedDataset, open};
 use entrannas_search::SearchConfig;
 
 use crate::ExampleError;
+use crate::runner::Existing;
 
 /// Dataset, super-net size, schedule and output flags shared by the examples.
 ///
@@ -71,8 +72,14 @@ pub struct CommonArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Overwrite run directories that already hold a run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Continue an interrupted experiment in the output directory: searches that
+    /// finished there are read back, an interrupted one continues from its last
+    /// checkpoint, the missing ones run. Each must have been started with the
+    /// configuration these flags give.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 impl CommonArgs {
@@ -104,6 +111,18 @@ impl CommonArgs {
         self.out
             .clone()
             .unwrap_or_else(|| Path::new("runs").join("examples").join(name))
+    }
+
+    /// What to do with a search whose run directory already holds a run (`--force`,
+    /// `--resume`, else refuse).
+    pub fn existing(&self) -> Existing {
+        if self.force {
+            Existing::Overwrite
+        } else if self.resume {
+            Existing::Resume
+        } else {
+            Existing::Refuse
+        }
     }
 
     /// Opens the dataset named by `--dataset` and `--data-dir`.

@@ -255,7 +255,7 @@ pub fn run(args: &LambdaSweepArgs) -> Result<ExperimentReport, ExampleError> {
     let trials = trials(args)?;
     let data = args.common.open_data()?;
     let out = args.common.out_dir("lambda_sweep");
-    let results = run_trials(&trials, &data, &out, args.common.force)?;
+    let results = run_trials(&trials, &data, &out, args.common.existing())?;
     let report = report(&results);
     report.save(&out)?;
     Ok(report)

@@ -19,7 +19,7 @@ pub mod table1;
 
 pub use args::CommonArgs;
 pub use error::ExampleError;
-pub use runner::{EpochLine, Trial, TrialResult, run_trials};
+pub use runner::{EpochLine, Existing, Trial, TrialResult, run_trials};
 pub use table::Table;
 
 /// The backend the examples run on: burn's `flex` CPU backend (the fastest CPU

@@ -3,7 +3,7 @@
 //! `evolution.html`, as `entrannas search` writes them).
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use entrannas_data::OpenedDataset;
 use entrannas_report::{Environment, write_evolution, write_report};
@@ -34,7 +34,8 @@ pub struct TrialResult {
     pub outcome: SearchOutcome,
     /// Its run directory.
     pub run_dir: PathBuf,
-    /// Wall time of the search in seconds (reports excluded).
+    /// Wall time of the search's epochs in seconds, summed from its history (a
+    /// resumed search counts the epochs it ran before too).
     pub seconds: f64,
 }
 
@@ -85,37 +86,47 @@ impl SearchObserver for EpochLine {
     }
 }
 
-/// Runs `trials` in order on `data`, each into `out/<label>` (refused if it already
-/// holds a run, unless `force`), and writes each run's report pages.
+/// What [`run_trials`] does with a trial whose run directory already holds a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Stop with an error naming the directory.
+    Refuse,
+    /// Search again from scratch, replacing it.
+    Overwrite,
+    /// Read a finished search back, continue an interrupted one from its last
+    /// checkpoint; refused when its configuration is not the trial's.
+    Resume,
+}
+
+/// Runs `trials` in order on `data`, each into `out/<label>`, doing with a directory
+/// that already holds a run what `existing` says, and writes each run's report pages.
 pub fn run_trials(
     trials: &[Trial],
     data: &OpenedDataset,
     out: &Path,
-    force: bool,
+    existing: Existing,
 ) -> Result<Vec<TrialResult>, ExampleError> {
     let mut results = Vec::with_capacity(trials.len());
     for trial in trials {
-        let run = RunDir::create(out.join(&trial.label), force)?;
-        let env = Environment {
-            entrannas: Some(env!("CARGO_PKG_VERSION").into()),
-            burn: Some("0.21.0".into()),
-            device: Some("flex (CPU)".into()),
-            dataset: Some(data.location.clone()),
-            command: std::env::args().collect(),
-            started_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs()),
+        let path = out.join(&trial.label);
+        let resume = existing == Existing::Resume && path.join("config.json").is_file();
+        let run = if resume {
+            let run = RunDir::open(&path)?;
+            let differences = config_differences(&run.config()?, &trial.config);
+            if !differences.is_empty() {
+                return Err(ExampleError::Usage(format!(
+                    "--resume: {} was searched with another configuration ({}); \
+                     give the flags it was started with, or another --out",
+                    path.display(),
+                    differences.join(", ")
+                )));
+            }
+            run
+        } else {
+            let run = RunDir::create(&path, existing == Existing::Overwrite)?;
+            write_environment(&run, data)?;
+            run
         };
-        let env_path = run.path().join("environment.json");
-        std::fs::write(
-            &env_path,
-            serde_json::to_string_pretty(&env).expect("environment serialises"),
-        )
-        .map_err(|source| ExampleError::Io {
-            path: env_path,
-            source,
-        })?;
         eprintln!(
             "[{}] {} search, {} space, engine {}, lambda {}: C = {}, {} cells, {} epochs, batch {}; {}",
             trial.label,
@@ -129,20 +140,22 @@ pub fn run_trials(
             trial.config.batch_size,
             run.path().display()
         );
+        if resume {
+            eprintln!("[{}] resuming from its run directory", trial.label);
+        }
         let mut observer = EpochLine {
             label: trial.label.clone(),
             epochs: trial.config.epochs,
         };
-        let start = Instant::now();
         let outcome = run_search::<Cpu>(
             &trial.config,
             data,
             &run,
-            false,
+            resume,
             &mut observer,
             &Default::default(),
         )?;
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = outcome.history.iter().map(|r| r.seconds).sum();
         write_report(run.path())?;
         write_evolution(run.path())?;
         results.push(TrialResult {
@@ -154,4 +167,43 @@ pub fn run_trials(
         });
     }
     Ok(results)
+}
+
+/// Writes `environment.json` (versions, device, dataset, command line, start time)
+/// into a new run directory.
+fn write_environment(run: &RunDir, data: &OpenedDataset) -> Result<(), ExampleError> {
+    let env = Environment {
+        entrannas: Some(env!("CARGO_PKG_VERSION").into()),
+        burn: Some("0.21.0".into()),
+        device: Some("flex (CPU)".into()),
+        dataset: Some(data.location.clone()),
+        command: std::env::args().collect(),
+        started_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs()),
+    };
+    let path = run.path().join("environment.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&env).expect("environment serialises"),
+    )
+    .map_err(|source| ExampleError::Io { path, source })
+}
+
+/// The fields in which two search configurations differ, as `name (saved vs given)`.
+fn config_differences(saved: &SearchConfig, given: &SearchConfig) -> Vec<String> {
+    let fields = |c: &SearchConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (saved, given) = (fields(saved), fields(given));
+    given
+        .iter()
+        .filter(|(name, value)| saved.get(*name) != Some(*value))
+        .map(|(name, value)| {
+            let before = saved.get(name).map_or("missing".into(), |v| v.to_string());
+            format!("{name}: {before} vs {value}")
+        })
+        .collect()
 }

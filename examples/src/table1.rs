@@ -210,7 +210,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
 pub fn run(args: &Table1Args) -> Result<ExperimentReport, ExampleError> {
     let data = args.common.open_data()?;
     let out = args.common.out_dir("table1");
-    let results = run_trials(&trials(args), &data, &out, args.common.force)?;
+    let results = run_trials(&trials(args), &data, &out, args.common.existing())?;
     let report = report(&results);
     report.save(&out)?;
     Ok(report)

@@ -141,6 +141,33 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
             assert!(t > 0.0 && t < 1.0, "{row:?}");
         }
     }
+    // An interrupted sweep resumes: the finished search is read back unchanged, the
+    // missing one runs again, and the table is the same (search times aside: column 7).
+    let finished = tmp.path().join("lambda-0.05").join("history.jsonl");
+    let before = std::fs::read(&finished).unwrap();
+    std::fs::remove_dir_all(tmp.path().join("lambda-0.2")).unwrap();
+    let resume: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.2,0.05", "--resume"]);
+    let resumed = lambda_sweep::run(&resume).unwrap();
+    let without_time = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter().map(|r| [&r[..7], &r[8..]].concat()).collect()
+    };
+    assert_eq!(
+        without_time(resumed.table.rows()),
+        without_time(report.table.rows())
+    );
+    assert_eq!(std::fs::read(&finished).unwrap(), before);
+    assert_run_dir(&tmp.path().join("lambda-0.2"));
+    // Resuming with other flags is refused, naming the run and the field.
+    let other: LambdaSweepArgs = parse(
+        tmp.path(),
+        &["--lambdas", "0.2,0.05", "--resume", "--arch-lr", "0.5"],
+    );
+    let err = lambda_sweep::run(&other).unwrap_err().to_string();
+    assert!(
+        err.contains("lambda-0.05") && err.contains("arch_lr: 0.0006 vs 0.5"),
+        "{err}"
+    );
+    assert!(Cli::<LambdaSweepArgs>::try_parse_from(["example", "--force", "--resume"]).is_err());
     let one: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.1,0.1"]);
     let err = lambda_sweep::run(&one).unwrap_err().to_string();
     assert!(err.contains("two distinct"), "{err}");
