@@ -427,9 +427,17 @@ fn read_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReportEr
         })
 }
 
-fn read_required<T: DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
-    read_optional(path)?.ok_or_else(|| ReportError::MissingFile {
+/// Reads a run's `config.json` with `read`, which gives fields the file lacks (added
+/// since the run) their defaults, as resuming the run would.
+fn read_config<T>(path: &Path, read: fn(&Path) -> Result<T, String>) -> Result<T, ReportError> {
+    if !path.exists() {
+        return Err(ReportError::MissingFile {
+            path: path.to_path_buf(),
+        });
+    }
+    read(path).map_err(|message| ReportError::Malformed {
         path: path.to_path_buf(),
+        message,
     })
 }
 
@@ -464,7 +472,7 @@ fn read_environments(dir: &Path) -> Result<Vec<EnvironmentFile>, ReportError> {
 
 fn load_search(dir: &Path, history_path: &Path, text: &str) -> Result<SearchRun, ReportError> {
     let history: Vec<entrannas_search::EpochRecord> = parse_history(history_path, text)?;
-    let config: SearchConfig = read_required(&dir.join("config.json"))?;
+    let config = read_config(&dir.join("config.json"), SearchConfig::read)?;
     let environments = read_environments(dir)?;
     let selection_path = dir.join("selection.json");
     let (selection, selection_recorded) = match read_optional::<Selection>(&selection_path)? {
@@ -519,7 +527,7 @@ fn load_train(dir: &Path, history_path: &Path, text: &str) -> Result<TrainRun, R
     Ok(TrainRun {
         dir: dir.to_path_buf(),
         history: parse_history(history_path, text)?,
-        config: read_required(&dir.join("config.json"))?,
+        config: read_config(&dir.join("config.json"), TrainConfig::read)?,
         environments: read_environments(dir)?,
         genotype: read_genotype(&dir.join("genotype.json"))?,
         net: read_optional(&dir.join("net.json"))?,

@@ -10,7 +10,7 @@ use entrannas_eval::TrainConfig;
 use entrannas_relax::{ArchFile, CellArch};
 use entrannas_report::html::{check_well_formed, external_references};
 use entrannas_report::{
-    ReportError, RunKind, detect_kind, load_run, write_evolution, write_report,
+    ReportError, Run, RunKind, detect_kind, load_run, write_evolution, write_report,
 };
 use entrannas_search::searcher::CellDiagnostics;
 use entrannas_search::{EpochRecord, Method, SearchConfig};
@@ -577,4 +577,40 @@ fn unknown_run_kinds_and_broken_files_are_errors_naming_them() {
     .unwrap();
     let (_, message) = error_of(&run);
     assert!(message.contains("environment.json"), "{message}");
+}
+
+/// Removes `field` from the run's `config.json`, as a run written before the field
+/// existed has it.
+fn drop_config_field(dir: &Path, field: &str) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(config.as_object_mut().unwrap().remove(field).is_some());
+    fs::write(&path, config.to_string()).unwrap();
+}
+
+#[test]
+fn runs_written_before_a_config_field_existed_get_reports_with_its_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = tmp.path().join("search");
+    search_run(&search, Method::Dst);
+    drop_config_field(&search, "child_bn_batches");
+    let Run::Search(run) = load_run(&search).unwrap() else {
+        panic!("a search run");
+    };
+    assert_eq!(
+        run.config.child_bn_batches,
+        SearchConfig::new().child_bn_batches
+    );
+    assert_self_contained(&fs::read_to_string(write_report(&search).unwrap()).unwrap());
+    write_evolution(&search).unwrap();
+
+    let train = tmp.path().join("train");
+    train_run(&train);
+    drop_config_field(&train, "warmup_epochs");
+    let Run::Train(run) = load_run(&train).unwrap() else {
+        panic!("a training run");
+    };
+    assert_eq!(run.config.warmup_epochs, TrainConfig::new().warmup_epochs);
+    assert_self_contained(&fs::read_to_string(write_report(&train).unwrap()).unwrap());
 }
