@@ -201,16 +201,30 @@ impl<B: Backend> PreciseStatistics<B> {
         self.batches
     }
 
+    /// Whether some batch reached each statistic (a non-zero sum), read back to the
+    /// host in one transfer.
+    fn reached(&self) -> HashMap<ParamId, bool> {
+        let (ids, largest): (Vec<ParamId>, Vec<Tensor<B, 1>>) = self
+            .sums
+            .iter()
+            .map(|(id, sum)| (*id, sum.clone().abs().max()))
+            .unzip();
+        if ids.is_empty() {
+            return HashMap::new();
+        }
+        let data = Tensor::cat(largest, 0).into_data();
+        ids.into_iter()
+            .zip(data.iter::<f64>())
+            .map(|(id, value)| (id, value != 0.0))
+            .collect()
+    }
+
     /// Writes each statistic's average over the added batches into `module` (the
     /// value before the first reset where no batch reached it, or no batch was added).
     pub fn apply<M: Module<B>>(&self, module: M) -> M {
         sync(&module);
         let batches = self.batches.max(1) as f64;
-        let reached: HashMap<ParamId, bool> = self
-            .sums
-            .iter()
-            .map(|(id, sum)| (*id, scalar_nonzero(sum.clone())))
-            .collect();
+        let reached = self.reached();
         module.map(&mut WriteStatistics {
             path: Path::default(),
             value: |tensor: Tensor<B, 1>, id: ParamId| match (self.sums.get(&id), reached.get(&id))
@@ -220,17 +234,6 @@ impl<B: Backend> PreciseStatistics<B> {
             },
         })
     }
-}
-
-/// Whether any element of `t` is non-zero (one read-back).
-fn scalar_nonzero<B: Backend>(t: Tensor<B, 1>) -> bool {
-    t.abs()
-        .max()
-        .into_data()
-        .iter::<f64>()
-        .next()
-        .unwrap_or(0.0)
-        != 0.0
 }
 
 /// Folds every pending running-statistic update of `module` (and its clones) in.
