@@ -183,7 +183,7 @@ impl SearchObserver for SearchProgress {
             })
         };
         let summary = format!(
-            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}){} | tau {:.3} lr {:.4} | edges {}/{}{}{} | {:.0} img/s, {}",
+            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}){} | tau {:.3} lr {:.4} | edges {}/{}{}{}{} | {:.0} img/s, {}",
             r.train_loss,
             100.0 * r.train_accuracy,
             100.0 * r.supernet_accuracy,
@@ -197,6 +197,11 @@ impl SearchObserver for SearchProgress {
             r.reduce.connections,
             thresholds(&r.normal.thresholds),
             thresholds(&r.reduce.thresholds),
+            match (r.derivation_changes, r.derivation_stable_steps) {
+                (Some(changes), Some(stable)) =>
+                    format!(", derivation changed {changes}x, last {stable} steps ago"),
+                _ => String::new(),
+            },
             r.images_per_second,
             format_duration(r.seconds),
         );

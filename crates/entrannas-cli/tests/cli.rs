@@ -472,6 +472,10 @@ fn several_searches_write_a_summary_and_keep_the_best() {
         err.contains(" re-BN "),
         "each epoch's line gives the recalibrated child: {err}"
     );
+    assert!(
+        err.contains(", derivation changed ") && err.contains(" steps ago"),
+        "each epoch's line gives the derivation's stability: {err}"
+    );
     assert!(stdout(&out).starts_with("Genotype("));
 
     // Resuming the finished parent reads both searches back.

@@ -400,6 +400,7 @@ fn search_report(run: &SearchRun) -> String {
          <th rowspan=\"2\">train loss</th><th rowspan=\"2\">arch loss</th>\
          <th rowspan=\"2\">super-net acc.</th><th rowspan=\"2\">child-net acc.</th><th rowspan=\"2\">gap</th>\
          <th rowspan=\"2\">child-net acc., re-BN</th>\
+         <th rowspan=\"2\">derivation changes</th><th rowspan=\"2\">steps since last change</th>\
          <th colspan=\"6\">normal cell</th><th colspan=\"6\">reduction cell</th>\
          <th rowspan=\"2\">params</th><th rowspan=\"2\">FLOPs</th><th rowspan=\"2\">time</th>\
          <th rowspan=\"2\">images/s</th></tr>\n",
@@ -423,6 +424,9 @@ fn search_report(run: &SearchRun) -> String {
             percent(r.child_accuracy),
             points(r.gap),
             r.child_accuracy_recalibrated.map_or("-".into(), percent),
+            r.derivation_changes.map_or("-".into(), |v| v.to_string()),
+            r.derivation_stable_steps
+                .map_or("-".into(), |v| v.to_string()),
         ];
         cells.extend(diagnostics_cells(&r.normal));
         cells.extend(diagnostics_cells(&r.reduce));

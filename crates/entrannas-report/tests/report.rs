@@ -88,6 +88,9 @@ fn search_history(method: Method) -> (SearchConfig, Vec<EpochRecord>) {
                 gap: 0.02,
                 // A top-2 history as an earlier version wrote it: not measured.
                 child_accuracy_recalibrated: dst.then(|| child[epoch] - 0.05),
+                // Likewise for the derivation's stability.
+                derivation_changes: dst.then_some(137 - epoch),
+                derivation_stable_steps: dst.then_some(29 + epoch),
                 normal: diagnostics(&genotype, false, dst, epoch),
                 reduce: diagnostics(&genotype, true, dst, epoch),
                 genotype,
@@ -277,6 +280,21 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
         assert!(html.contains(&format!("{:.3}", r.normal.op_entropy)));
     }
     assert!(html.contains("0.450 0.520 0.550 0.600"));
+    // The derivation's changes and the steps since the last one, per epoch.
+    assert!(html.contains("<th rowspan=\"2\">derivation changes</th>"));
+    for r in &history {
+        let (changes, stable) = (
+            r.derivation_changes.unwrap(),
+            r.derivation_stable_steps.unwrap(),
+        );
+        assert!(
+            html.contains(&format!(
+                "<td class=\"num\">{changes}</td><td class=\"num\">{stable}</td>"
+            )),
+            "epoch {}",
+            r.epoch
+        );
+    }
     // Environment and cost.
     assert!(html.contains("test-device &lt;cuda:0&gt;"));
     assert!(html.contains("2025-01-31 13:45:00 UTC"));

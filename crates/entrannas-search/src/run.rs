@@ -227,16 +227,17 @@ impl RunDir {
     fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds\n",
+            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps\n",
         );
         for r in history {
             jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
             jsonl.push('\n');
             let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
             let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+            let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
             let recalibrated = r.child_accuracy_recalibrated;
             csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{:.3}\n",
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{:.3},{},{}\n",
                 r.epoch,
                 r.lr,
                 r.tau,
@@ -253,7 +254,9 @@ impl RunDir {
                 r.normal.skip_connects,
                 opt(r.target_params),
                 opt(r.target_flops),
-                r.seconds
+                r.seconds,
+                count(r.derivation_changes),
+                count(r.derivation_stable_steps),
             ));
         }
         self.write("history.jsonl", &jsonl)?;
@@ -968,6 +971,16 @@ mod tests {
                 let recalibrated = r.child_accuracy_recalibrated.unwrap();
                 assert!((0.0..=1.0).contains(&recalibrated), "{method}");
                 assert!(r.target_params.unwrap() > 0 && r.target_flops.unwrap() > 0);
+                // Two steps per epoch: at most two changes, the last change at most
+                // two steps back, and without one the derivation held all epoch.
+                match (method, r.derivation_changes, r.derivation_stable_steps) {
+                    (Method::Darts, None, None) => {}
+                    (Method::Entran | Method::Dst, Some(changes), Some(stable)) => {
+                        assert!(changes <= 2 && (1..=2).contains(&stable), "{method}");
+                        assert!(changes > 0 || stable == 2, "{method}");
+                    }
+                    other => panic!("{method}: derivation stability {other:?}"),
+                }
                 if method == Method::Dst {
                     assert!(r.normal.thresholds.is_some());
                 } else {
@@ -981,6 +994,30 @@ mod tests {
                 Err(SearchError::RunExists(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_frozen_architecture_keeps_its_derivation_all_epoch() {
+        let _turn = seeded();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let config = tiny(Method::Entran).with_epochs(1).with_arch_lr(0.0);
+        let outcome =
+            run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default()).unwrap();
+        let r = &outcome.history[0];
+        assert_eq!(
+            (r.derivation_changes, r.derivation_stable_steps),
+            (Some(0), Some(2))
+        );
+        let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .ends_with(",seconds,derivation_changes,derivation_stable_steps")
+        );
+        assert!(lines.next().unwrap().ends_with(",0,2"), "{csv}");
     }
 
     #[test]

@@ -117,6 +117,18 @@ pub struct EpochRecord {
     /// or a history written before this field existed).
     #[serde(default)]
     pub child_accuracy_recalibrated: Option<f64>,
+    /// Steps of the epoch after which the derived genotype differed from the one
+    /// before (the Transit cells' paths changed with it). `None` where the
+    /// derivation is not refreshed every step (every cell an Engine cell, not DST)
+    /// or in a history written before this field existed.
+    #[serde(default)]
+    pub derivation_changes: Option<usize>,
+    /// Steps at the end of the epoch since the derived genotype last changed (all the
+    /// epoch's steps when it never did): the batches whose batch-norm running
+    /// statistics the final child-net's paths alone produced. `None` as for
+    /// `derivation_changes`.
+    #[serde(default)]
+    pub derivation_stable_steps: Option<usize>,
     /// The genotype derived at the end of the epoch.
     pub genotype: Genotype,
     /// Normal-cell diagnostics.
@@ -330,6 +342,7 @@ impl<B: AutodiffBackend> Searcher<B> {
         let mut seen = 0usize;
         let mut images = 0usize;
         let mut derivation = self.derive(tau)?;
+        let (mut changes, mut stable) = (0usize, 0usize);
         for step in 0..steps {
             let (Some(v), Some(t)) = (
                 val_batches.next_batch::<B>(&self.device)?,
@@ -337,7 +350,14 @@ impl<B: AutodiffBackend> Searcher<B> {
             ) else {
                 break;
             };
+            let before = derivation.report.genotype.clone();
             let out = self.step(&mut derivation, &v, &t, tau, lr)?;
+            if derivation.report.genotype == before {
+                stable += 1;
+            } else {
+                changes += 1;
+                stable = 1;
+            }
             let n = t.targets.dims()[0];
             arch_loss_sum = arch_loss_sum + out.arch_loss;
             loss_sum = loss_sum + out.loss.mul_scalar(n as f64);
@@ -362,7 +382,8 @@ impl<B: AutodiffBackend> Searcher<B> {
                 });
             }
         }
-        if !self.forward_follows_derivation() {
+        let follows = self.forward_follows_derivation();
+        if !follows {
             derivation = self.derive(tau)?;
         }
         let train_seconds = start.elapsed().as_secs_f64();
@@ -396,6 +417,8 @@ impl<B: AutodiffBackend> Searcher<B> {
             child_accuracy,
             gap: supernet_accuracy - child_accuracy,
             child_accuracy_recalibrated,
+            derivation_changes: follows.then_some(changes),
+            derivation_stable_steps: follows.then_some(stable),
             genotype: report.genotype.clone(),
             normal: diagnostics(
                 &report.genotype.normal,
