@@ -10,7 +10,7 @@
 use clap::Args;
 use entrannas_search::Method;
 
-use crate::runner::{Trial, TrialResult, run_trials};
+use crate::runner::{Trial, TrialResult, run_trials, seed_range, seeded_label};
 use crate::{CommonArgs, ExampleError, ExperimentReport, Table, millions, pct};
 
 /// The paper's Table 3: lambda, edges (normal, reduction), parameters (M), FLOPs (M).
@@ -52,33 +52,15 @@ pub fn trials(args: &LambdaSweepArgs) -> Result<Vec<Trial>, ExampleError> {
             "--lambdas: give at least two distinct values to compare".into(),
         ));
     }
-    if args.seeds == 0 {
-        return Err(ExampleError::Usage("--seeds: give at least 1".into()));
-    }
     let base = args.common.config().with_method(Method::Dst);
-    let first = base.seed;
-    if first.checked_add(args.seeds - 1).is_none() {
-        return Err(ExampleError::Usage(format!(
-            "--seed {first} with --seeds {}: the last seed would pass {}",
-            args.seeds,
-            u64::MAX
-        )));
-    }
+    let seeds = seed_range(base.seed, args.seeds)?;
     Ok(lambdas
         .into_iter()
         .flat_map(|l| {
             let base = base.clone();
-            (first..=first + (args.seeds - 1)).map(move |seed| {
-                let mut config = base.clone().with_lambda(l);
-                config.seed = seed;
-                Trial {
-                    label: if args.seeds == 1 {
-                        format!("lambda-{l}")
-                    } else {
-                        format!("lambda-{l}-seed-{seed}")
-                    },
-                    config,
-                }
+            seeds.clone().map(move |seed| Trial {
+                label: seeded_label(&format!("lambda-{l}"), seed, args.seeds),
+                config: base.clone().with_lambda(l).with_seed(seed),
             })
         })
         .collect())

@@ -207,3 +207,69 @@ fn config_differences(saved: &SearchConfig, given: &SearchConfig) -> Vec<String>
         })
         .collect()
 }
+
+/// The seeds `first`, `first + 1`, ... of `seeds` searches per setting; a usage error
+/// naming both flags when there are none or the last would pass `u64::MAX`.
+pub fn seed_range(first: u64, seeds: u64) -> Result<std::ops::RangeInclusive<u64>, ExampleError> {
+    if seeds == 0 {
+        return Err(ExampleError::Usage("--seeds: give at least 1".into()));
+    }
+    let last = first.checked_add(seeds - 1).ok_or_else(|| {
+        ExampleError::Usage(format!(
+            "--seed {first} with --seeds {seeds}: the last seed would pass {}",
+            u64::MAX
+        ))
+    })?;
+    Ok(first..=last)
+}
+
+/// A trial's label: `name` alone for a single seed, `name-seed-<seed>` among several.
+pub fn seeded_label(name: &str, seed: u64, seeds: u64) -> String {
+    if seeds == 1 {
+        name.to_string()
+    } else {
+        format!("{name}-seed-{seed}")
+    }
+}
+
+/// Mean and sample standard deviation (0 for a single value) of `values`.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn mean_and_sample_standard_deviation() {
+        let (m, s) = mean_std(&[-2.75, 3.05]);
+        assert_relative_eq!(m, 0.15, epsilon = 1e-12);
+        // Sample variance: (2.9^2 + 2.9^2) / 1 = 16.82.
+        assert_relative_eq!(s, 16.82f64.sqrt(), epsilon = 1e-12);
+        assert_eq!(mean_std(&[4.0]), (4.0, 0.0));
+    }
+
+    #[test]
+    fn seeds_count_up_from_the_first_and_label_only_when_several() {
+        assert_eq!(seed_range(2, 3).unwrap(), 2..=4);
+        assert!(
+            seed_range(2, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("--seeds")
+        );
+        let err = seed_range(u64::MAX, 2).unwrap_err().to_string();
+        assert!(err.contains("--seeds 2"), "{err}");
+        assert_eq!(seeded_label("first", 3, 1), "first");
+        assert_eq!(seeded_label("first", 3, 2), "first-seed-3");
+    }
+}

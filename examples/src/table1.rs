@@ -13,7 +13,7 @@
 use clap::Args;
 use entrannas_search::{EnginePlacement, Method};
 
-use crate::runner::{Trial, TrialResult, run_trials};
+use crate::runner::{Trial, TrialResult, mean_std, run_trials, seed_range, seeded_label};
 use crate::{CommonArgs, ExampleError, ExperimentReport, Table, pct};
 
 /// The paper's Table 1 (CIFAR-10): placement, super-net and child-net accuracy (%).
@@ -45,27 +45,49 @@ pub struct Table1Args {
     /// extra row.
     #[arg(long)]
     pub with_darts: bool,
+    /// Searches per placement, with seeds `seed`, `seed + 1`, ...; each placement's
+    /// drop is then its mean over the seeds (the table adds mean +- std rows), and the
+    /// ordering is judged on the means.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
 }
 
 /// The searches: method `entran` with each asked Engine placement (of `all`, `half`,
-/// `last`, `first`, in that order) on the same data and seed, then DARTS if asked.
-pub fn trials(args: &Table1Args) -> Vec<Trial> {
+/// `last`, `first`, in that order) on the same data, then DARTS if asked; each with
+/// every seed of `--seeds` (labelled `<placement>-seed-<s>` when there are several).
+pub fn trials(args: &Table1Args) -> Result<Vec<Trial>, ExampleError> {
     let base = args.common.config().with_method(Method::Entran);
-    let mut trials: Vec<Trial> = PAPER
+    let seeds = seed_range(base.seed, args.seeds)?;
+    let mut settings: Vec<(String, _)> = PAPER
         .iter()
         .filter(|(placement, _, _)| args.placements.contains(placement))
-        .map(|(placement, _, _)| Trial {
-            label: placement.name().to_string(),
-            config: base.clone().with_engine(*placement),
+        .map(|(placement, _, _)| {
+            (
+                placement.name().to_string(),
+                base.clone().with_engine(*placement),
+            )
         })
         .collect();
     if args.with_darts {
-        trials.push(Trial {
-            label: "darts".into(),
-            config: base.with_method(Method::Darts),
-        });
+        settings.push(("darts".into(), base.with_method(Method::Darts)));
     }
-    trials
+    Ok(settings
+        .into_iter()
+        .flat_map(|(name, config)| {
+            seeds.clone().map(move |seed| Trial {
+                label: seeded_label(&name, seed, args.seeds),
+                config: config.clone().with_seed(seed),
+            })
+        })
+        .collect())
+}
+
+/// The row name of a search: its Engine placement, or `darts`.
+fn setting(result: &TrialResult) -> &'static str {
+    match result.config.method {
+        Method::Darts => "darts",
+        _ => result.config.engine.name(),
+    }
 }
 
 /// Accuracy lost from super-net to child-net at the last epoch, in points.
@@ -131,13 +153,13 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         "paper child-net",
         "paper drop",
         "search time (s)",
+        "seed",
     ]);
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    for result in results {
-        let r = result.last();
-        let paper = PAPER
+    let paper = |name: &str| {
+        PAPER
             .iter()
-            .find(|(p, _, _)| p.name() == result.label)
+            .find(|(p, _, _)| p.name() == name)
             .map(|(_, s, c)| {
                 [
                     format!("{s:.2}"),
@@ -145,8 +167,11 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
                     format!("{:.2}", s - c),
                 ]
             })
-            .unwrap_or_else(|| ["-".into(), "-".into(), "-".into()]);
-        let [ps, pc, pd] = paper;
+            .unwrap_or_else(|| ["-".into(), "-".into(), "-".into()])
+    };
+    for result in results {
+        let r = result.last();
+        let [ps, pc, pd] = paper(setting(result));
         table.push([
             result.label.clone(),
             pct(r.supernet_accuracy),
@@ -158,9 +183,64 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             pc,
             pd,
             format!("{:.0}", result.seconds),
+            result.config.seed.to_string(),
         ]);
     }
-    let index = |name: &str| results.iter().position(|r| r.label == name);
+    // The searches of each placement (several with --seeds), in the table's order.
+    let mut groups: Vec<(&str, Vec<&TrialResult>)> = Vec::new();
+    for result in results {
+        match groups.iter_mut().find(|(name, _)| *name == setting(result)) {
+            Some((_, members)) => members.push(result),
+            None => groups.push((setting(result), vec![result])),
+        }
+    }
+    let seeds = groups.iter().map(|(_, m)| m.len()).max().unwrap_or(1);
+    if seeds > 1 {
+        for (name, members) in &groups {
+            let stats = |f: &dyn Fn(&TrialResult) -> Option<f64>| {
+                let values: Option<Vec<f64>> = members.iter().map(|r| f(r)).collect();
+                values.map(|v| mean_std(&v))
+            };
+            let plain = |v: Option<(f64, f64)>| or_dash(v.map(|(m, _)| format!("{m:.2}")));
+            let spread =
+                |v: Option<(f64, f64)>| or_dash(v.map(|(m, s)| format!("{m:.2} ± {s:.2}")));
+            let [ps, pc, pd] = paper(name);
+            table.push([
+                format!("{name}, mean ± std"),
+                plain(stats(&|r| Some(100.0 * r.last().supernet_accuracy))),
+                plain(stats(&|r| Some(100.0 * r.last().child_accuracy))),
+                spread(stats(&|r| Some(drop_points(r)))),
+                plain(stats(&|r| {
+                    r.last().child_accuracy_recalibrated.map(|c| 100.0 * c)
+                })),
+                spread(stats(&|r| recalibrated_drop_points(r))),
+                ps,
+                pc,
+                pd,
+                plain(stats(&|r| Some(r.seconds))),
+                members.len().to_string(),
+            ]);
+        }
+    }
+    let group = |name: &str| {
+        groups
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.as_slice())
+    };
+    // A placement's drop: its search's, or the mean over its seeds; `None` when a
+    // search did not measure it.
+    let mean_drop = |members: &[&TrialResult], drop: fn(&TrialResult) -> Option<f64>| {
+        let values: Option<Vec<f64>> = members.iter().map(|r| drop(r)).collect();
+        values.map(|v| mean_std(&v).0)
+    };
+    let measure = |what: &str| {
+        if seeds > 1 {
+            format!("{what}, mean over {seeds} seeds")
+        } else {
+            what.to_string()
+        }
+    };
     let mut notes = vec![
         "Accuracies: the last epoch's super-net and child-net (derived paths only, the \
          super-net's weights) on the search's architecture split. Recalibrated BN: the \
@@ -168,15 +248,18 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          through the child-net (no weight changed)."
             .to_string(),
     ];
-    let as_expected = match (index("first"), index("all")) {
+    let as_expected = match (group("first"), group("all")) {
         (Some(f), Some(a)) => {
-            let running = verdict(RUNNING, drop_points(&results[f]), drop_points(&results[a]));
+            let running_drop = |m: &[&TrialResult]| {
+                mean_std(&m.iter().map(|r| drop_points(r)).collect::<Vec<_>>()).0
+            };
+            let running = verdict(&measure(RUNNING), running_drop(f), running_drop(a));
             match (
-                recalibrated_drop_points(&results[f]),
-                recalibrated_drop_points(&results[a]),
+                mean_drop(f, recalibrated_drop_points),
+                mean_drop(a, recalibrated_drop_points),
             ) {
                 (Some(first), Some(all)) => {
-                    let (ok, text) = verdict(RECALIBRATED, first, all);
+                    let (ok, text) = verdict(&measure(RECALIBRATED), first, all);
                     notes.push(text);
                     notes.push(running.1);
                     notes.push(
@@ -210,7 +293,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
 pub fn run(args: &Table1Args) -> Result<ExperimentReport, ExampleError> {
     let data = args.common.open_data()?;
     let out = args.common.out_dir("table1");
-    let results = run_trials(&trials(args), &data, &out, args.common.existing())?;
+    let results = run_trials(&trials(args)?, &data, &out, args.common.existing())?;
     let report = report(&results);
     report.save(&out)?;
     Ok(report)

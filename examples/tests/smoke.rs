@@ -119,6 +119,61 @@ fn table1_runs_every_placement_and_darts() {
     assert!(!text.contains("after BN recalibration"), "{text}");
     let bad = Cli::<Table1Args>::try_parse_from(["example", "--placements", "middle"]);
     assert!(bad.is_err());
+    let none: Table1Args = parse(&tmp.path().join("none"), &["--seeds", "0"]);
+    assert!(
+        table1::run(&none)
+            .unwrap_err()
+            .to_string()
+            .contains("--seeds")
+    );
+}
+
+#[test]
+fn table1_with_seeds_judges_each_placements_mean() {
+    let _turn = seeded();
+    let tmp = tempfile::tempdir().unwrap();
+    let args: Table1Args = parse(
+        tmp.path(),
+        &["--placements", "first,all", "--seeds", "2", "--seed", "7"],
+    );
+    let report = table1::run(&args).unwrap();
+    let rows = report.table.rows();
+    let keys: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[10].as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("all-seed-7", "7"),
+            ("all-seed-8", "8"),
+            ("first-seed-7", "7"),
+            ("first-seed-8", "8"),
+            ("all, mean ± std", "2"),
+            ("first, mean ± std", "2"),
+        ]
+    );
+    for dir in ["all-seed-7", "all-seed-8", "first-seed-7", "first-seed-8"] {
+        assert_run_dir(&tmp.path().join(dir));
+    }
+    // The mean rows: the seeds' mean super-net accuracy, the drop with its spread.
+    let value = |row: usize, col: usize| -> f64 { rows[row][col].parse().unwrap() };
+    let first_super = (value(2, 1) + value(3, 1)) / 2.0;
+    assert!((value(5, 1) - first_super).abs() <= 0.011, "{rows:?}");
+    let (mean, spread) = rows[5][3].split_once(" ± ").unwrap();
+    let drops = [value(2, 3), value(3, 3)];
+    let mean: f64 = mean.parse().unwrap();
+    assert!(
+        (mean - (drops[0] + drops[1]) / 2.0).abs() <= 0.011,
+        "{rows:?}"
+    );
+    let spread: f64 = spread.parse().unwrap();
+    assert!((spread - (drops[0] - drops[1]).abs() / 2f64.sqrt()).abs() <= 0.015);
+    let text = report.to_string();
+    assert!(
+        text.contains("after BN recalibration, mean over 2 seeds)"),
+        "{text}"
+    );
 }
 
 #[test]
