@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Each search writes its run directory (`<out>/<placement>`, with `report.html`);
-//! the table is also saved as `<out>/summary.md`.
+//! the table is also saved as `<out>/summary.md`. `--seeds N` searches each placement
+//! with N seeds (`<out>/<placement>-seed-<s>`), adds mean ± std rows and judges the
+//! ordering on the means; `--resume` continues an interrupted experiment.
 
 use clap::Parser;
 use entrannas_examples::table1::{Table1Args, run};
