@@ -2,9 +2,10 @@
 //! (run directories written by `table1`, `lambda_sweep`, `extended_space` or
 //! `entrannas search`) three ways on the search's architecture split: with the
 //! batch-norm running statistics of the super-net (as the search reports it), after
-//! re-estimating them through the child-net on 40 training batches, and with each
-//! batch normalized by its own statistics. `--batches N` sets how many training
-//! batches the recalibration averages (default: the run's `child_bn_batches`).
+//! re-estimating them through the child-net on 40 training batches (the super-net's
+//! accuracy after the same through its own paths beside it), and with each batch
+//! normalized by its own statistics. `--batches N` sets how many training batches the
+//! recalibration averages (default: the run's `child_bn_batches`).
 //!
 //! ```sh
 //! cargo run --release -p entrannas-examples --example child_bn -- \

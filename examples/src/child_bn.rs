@@ -24,8 +24,10 @@ pub struct BnCheck {
     pub supernet: f64,
     /// Child-net accuracy with the running statistics (as the search reports it).
     pub child: f64,
-    /// Child-net accuracy after re-estimating the running statistics through it
-    /// ([`Searcher::evaluate_child_recalibrated`] on `calibration_batches` batches).
+    /// Super-net accuracy after re-estimating the running statistics through it
+    /// ([`Searcher::evaluate_recalibrated`] on `calibration_batches` batches).
+    pub supernet_recalibrated: f64,
+    /// Child-net accuracy after re-estimating the running statistics through it.
     pub child_recalibrated: f64,
     /// The training batches the recalibration averaged.
     pub calibration_batches: usize,
@@ -105,13 +107,14 @@ pub fn check(run_dir: &Path, batches: Option<usize>) -> Result<BnCheck, ExampleE
         0 => SearchConfig::new().child_bn_batches,
         batches => batches,
     });
-    let child_recalibrated =
-        searcher.evaluate_child_recalibrated(&train, &val, &derivation, batches, 0)?;
+    let (supernet_recalibrated, child_recalibrated) =
+        searcher.evaluate_recalibrated(&train, &val, &derivation, tau, batches, 0)?;
     let child_batch_stats = child_train_mode(&searcher, &derivation, &val, (0..limit).collect())?;
     Ok(BnCheck {
         run: run_dir.to_path_buf(),
         supernet,
         child,
+        supernet_recalibrated,
         child_recalibrated,
         calibration_batches: batches,
         child_batch_stats,
@@ -124,6 +127,7 @@ pub fn table(checks: &[BnCheck]) -> Table {
         "run",
         "super-net (%)",
         "child-net, running BN (%)",
+        "super-net, recalibrated BN (%)",
         "child-net, recalibrated BN (%)",
         "calibration batches",
         "child-net, batch BN (%)",
@@ -133,6 +137,7 @@ pub fn table(checks: &[BnCheck]) -> Table {
             c.run.display().to_string(),
             pct(c.supernet),
             pct(c.child),
+            pct(c.supernet_recalibrated),
             pct(c.child_recalibrated),
             c.calibration_batches.to_string(),
             pct(c.child_batch_stats),

@@ -189,8 +189,19 @@ impl SearchObserver for SearchProgress {
             100.0 * r.supernet_accuracy,
             100.0 * r.child_accuracy,
             100.0 * r.gap,
-            r.child_accuracy_recalibrated
-                .map_or(String::new(), |c| format!(" re-BN {:.2}%", 100.0 * c)),
+            match (
+                r.supernet_accuracy_recalibrated,
+                r.child_accuracy_recalibrated
+            ) {
+                (Some(s), Some(c)) => format!(
+                    " | re-BN super-net {:.2}% child-net {:.2}% (gap {:+.2})",
+                    100.0 * s,
+                    100.0 * c,
+                    100.0 * (s - c)
+                ),
+                (None, Some(c)) => format!(" re-BN {:.2}%", 100.0 * c),
+                _ => String::new(),
+            },
             r.tau,
             r.lr,
             r.normal.connections,

@@ -87,6 +87,7 @@ fn search_history(method: Method) -> (SearchConfig, Vec<EpochRecord>) {
                 child_accuracy: child[epoch],
                 gap: 0.02,
                 // A top-2 history as an earlier version wrote it: not measured.
+                supernet_accuracy_recalibrated: dst.then(|| child[epoch] + 0.01),
                 child_accuracy_recalibrated: dst.then(|| child[epoch] - 0.05),
                 // Likewise for the derivation's stability.
                 derivation_changes: dst.then_some(137 - epoch),
@@ -259,6 +260,7 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
     for legend in [
         "super-net (val)",
         "child-net (val)",
+        "super-net, re-BN (val)",
         "child-net, re-BN (val)",
         "gap, re-BN",
         "arch (validation)",
@@ -269,6 +271,11 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
     // The selected epoch's recalibrated accuracy (0.8 - 0.05), and the rule says which
     // accuracy the selection compared.
     assert!(html.contains("75.00% after BN recalibration"));
+    // Both recalibrated networks of the selected epoch and their gap (0.81 - 0.75).
+    assert!(
+        html.contains("<tr><th>super-net accuracy after BN recalibration</th><td>81.00%</td></tr>")
+    );
+    assert!(html.contains("<tr><th>gap after BN recalibration</th><td>+6.00 pp</td></tr>"));
     assert!(html.contains("after BN recalibration (ties: later epoch)"));
     let svgs = html.matches("<svg").count();
     assert_eq!(svgs, 2 + 3 + 5, "cells, curves, diagnostics");

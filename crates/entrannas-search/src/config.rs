@@ -119,11 +119,12 @@ pub struct SearchConfig {
     pub steps_per_epoch: Option<usize>,
     /// Evaluate super-net and child-net on at most this many validation images.
     pub eval_limit: Option<usize>,
-    /// Batches of the weights' split run through the child-net, after each epoch,
-    /// to re-estimate its batch-norm statistics before its accuracy is measured a
-    /// second time (BN recalibration; the super-net's statistics are restored
-    /// afterwards). Each batch norm gets the uniform average of these batches'
-    /// statistics ("precise BN"): more batches, less noise. 0 skips the measurement.
+    /// Batches of the weights' split run through the super-net and, separately, the
+    /// child-net after each epoch, to re-estimate each network's batch-norm
+    /// statistics before its accuracy is measured a second time (BN recalibration;
+    /// the super-net's statistics are restored afterwards). Each batch norm gets the
+    /// uniform average of these batches' statistics ("precise BN"): more batches, less
+    /// noise. 0 skips the measurement.
     #[config(default = 40)]
     pub child_bn_batches: usize,
 }

@@ -227,7 +227,7 @@ impl RunDir {
     fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps\n",
+            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps\n",
         );
         for r in history {
             jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
@@ -235,9 +235,8 @@ impl RunDir {
             let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
             let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
             let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
-            let recalibrated = r.child_accuracy_recalibrated;
             csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{:.3},{},{}\n",
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{}\n",
                 r.epoch,
                 r.lr,
                 r.tau,
@@ -247,8 +246,9 @@ impl RunDir {
                 r.supernet_accuracy,
                 r.child_accuracy,
                 r.gap,
-                fraction(recalibrated),
-                fraction(recalibrated.map(|c| r.supernet_accuracy - c)),
+                fraction(r.supernet_accuracy_recalibrated),
+                fraction(r.child_accuracy_recalibrated),
+                fraction(r.gap_recalibrated()),
                 r.normal.connections,
                 r.reduce.connections,
                 r.normal.skip_connects,
@@ -862,7 +862,9 @@ mod tests {
             // The super-net's statistics are restored after the measurement, so the
             // search, its evaluation and its architecture go on bit for bit.
             assert_eq!(a.child_accuracy_recalibrated, None);
+            assert_eq!(a.supernet_accuracy_recalibrated, None);
             assert!(b.child_accuracy_recalibrated.is_some());
+            assert!(b.supernet_accuracy_recalibrated.is_some());
             assert_eq!(a.train_loss, b.train_loss, "epoch {}", a.epoch);
             assert_eq!(a.arch_loss, b.arch_loss, "epoch {}", a.epoch);
             assert_eq!(
@@ -894,6 +896,18 @@ mod tests {
         assert_eq!(last(&csv_without), "");
         let recalibrated = with.history.last().unwrap().child_accuracy_recalibrated;
         assert_eq!(last(&csv_with), format!("{:.6}", recalibrated.unwrap()));
+        // The gap column compares the two recalibrated networks.
+        let gap_column = column + 1;
+        let gap = csv_with
+            .lines()
+            .last()
+            .unwrap()
+            .split(',')
+            .nth(gap_column)
+            .unwrap()
+            .to_string();
+        let record = with.history.last().unwrap();
+        assert_eq!(gap, format!("{:.6}", record.gap_recalibrated().unwrap()));
     }
 
     #[test]
@@ -970,6 +984,9 @@ mod tests {
                 assert!(r.train_loss.is_finite() && (0.0..=1.0).contains(&r.child_accuracy));
                 let recalibrated = r.child_accuracy_recalibrated.unwrap();
                 assert!((0.0..=1.0).contains(&recalibrated), "{method}");
+                let supernet = r.supernet_accuracy_recalibrated.unwrap();
+                assert!((0.0..=1.0).contains(&supernet), "{method}");
+                assert_eq!(r.gap_recalibrated(), Some(supernet - recalibrated));
                 assert!(r.target_params.unwrap() > 0 && r.target_flops.unwrap() > 0);
                 // Two steps per epoch: at most two changes, the last change at most
                 // two steps back, and without one the derivation held all epoch.

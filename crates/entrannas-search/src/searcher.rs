@@ -111,10 +111,15 @@ pub struct EpochRecord {
     pub child_accuracy: f64,
     /// `supernet_accuracy - child_accuracy`.
     pub gap: f64,
+    /// Super-net accuracy on the architecture split after its batch-norm statistics
+    /// were re-estimated through it with the epoch's final derivation
+    /// (`child_bn_batches` batches of the weights' split; no weight changed). `None`
+    /// when not measured (`child_bn_batches = 0`, or a history written before this
+    /// field existed).
+    #[serde(default)]
+    pub supernet_accuracy_recalibrated: Option<f64>,
     /// Child-net accuracy on the architecture split after its batch-norm statistics
-    /// were re-estimated through it (`child_bn_batches` batches of the weights'
-    /// split; no weight changed). `None` when not measured (`child_bn_batches = 0`,
-    /// or a history written before this field existed).
+    /// were re-estimated through it, as for `supernet_accuracy_recalibrated`.
     #[serde(default)]
     pub child_accuracy_recalibrated: Option<f64>,
     /// Steps of the epoch after which the derived genotype differed from the one
@@ -145,6 +150,15 @@ pub struct EpochRecord {
     pub images_per_second: f64,
     /// The architecture parameters at the end of the epoch, in `entrannas derive`'s schema.
     pub arch: ArchFile,
+}
+
+impl EpochRecord {
+    /// `supernet_accuracy_recalibrated - child_accuracy_recalibrated`: the accuracy the
+    /// child-net loses when both networks' batch-norm statistics describe their own
+    /// paths. `None` unless both were measured.
+    pub fn gap_recalibrated(&self) -> Option<f64> {
+        Some(self.supernet_accuracy_recalibrated? - self.child_accuracy_recalibrated?)
+    }
 }
 
 /// What one [`Searcher::step`] computed, left on the device.
@@ -308,8 +322,8 @@ impl<B: AutodiffBackend> Searcher<B> {
 
     /// Runs epoch `epoch` over `train` (weights) and `val` (architecture) and evaluates
     /// super-net and child-net on `val_eval` (the architecture split, unaugmented);
-    /// with `child_bn_batches > 0` also the child-net after BN recalibration on the
-    /// first batches of `train` ([`Searcher::evaluate_child_recalibrated`]).
+    /// with `child_bn_batches > 0` also both after BN recalibration on the first
+    /// batches of `train` ([`Searcher::evaluate_recalibrated`]).
     pub fn train_epoch(
         &mut self,
         epoch: usize,
@@ -394,12 +408,13 @@ impl<B: AutodiffBackend> Searcher<B> {
         }
 
         let (supernet_accuracy, child_accuracy) = self.evaluate(val_eval, &derivation, tau)?;
-        let child_accuracy_recalibrated = match config.child_bn_batches {
+        let recalibrated = match config.child_bn_batches {
             0 => None,
-            batches => Some(self.evaluate_child_recalibrated(
+            batches => Some(self.evaluate_recalibrated(
                 train,
                 val_eval,
                 &derivation,
+                tau,
                 batches,
                 epoch,
             )?),
@@ -416,7 +431,8 @@ impl<B: AutodiffBackend> Searcher<B> {
             supernet_accuracy,
             child_accuracy,
             gap: supernet_accuracy - child_accuracy,
-            child_accuracy_recalibrated,
+            supernet_accuracy_recalibrated: recalibrated.map(|(supernet, _)| supernet),
+            child_accuracy_recalibrated: recalibrated.map(|(_, child)| child),
             derivation_changes: follows.then_some(changes),
             derivation_stable_steps: follows.then_some(stable),
             genotype: report.genotype.clone(),
@@ -510,16 +526,7 @@ impl<B: AutodiffBackend> Searcher<B> {
         tau: f64,
     ) -> Result<(f64, f64), SearchError> {
         let net = self.net.valid();
-        let arch = self.architecture(derivation, tau, true)?;
-        let inner = |a: &CellArchitecture<B>| CellArchitecture {
-            coefficients: a.coefficients.clone().inner(),
-            plan: a.plan.clone(),
-            active: a.active.clone(),
-        };
-        let arch = Architecture {
-            normal: inner(&arch.normal),
-            reduce: inner(&arch.reduce),
-        };
+        let arch = inner_architecture(&self.architecture(derivation, tau, true)?);
         let [supernet, child] = self.accuracies(dataset, |images| {
             [
                 net.forward(images.clone(), &arch),
@@ -529,54 +536,84 @@ impl<B: AutodiffBackend> Searcher<B> {
         Ok((supernet, child))
     }
 
-    /// Accuracy of the child-net on `dataset` after re-estimating its batch-norm
-    /// running statistics (BN recalibration): the first `batches` batches of
-    /// `calibration` (with epoch `epoch`'s augmentation) go through the child-net in
-    /// training mode, without gradients and without changing a weight, each batch
-    /// norm's statistics become the uniform average of those batches' statistics
-    /// ([`PreciseStatistics`]), then the child-net is evaluated as in [`Searcher::evaluate`]. The super-net's running
-    /// statistics are restored afterwards, so the search continues exactly as if this
-    /// had not been measured.
+    /// Accuracies of the super-net and of the child-net on `dataset`, each after
+    /// re-estimating its batch-norm running statistics (BN recalibration): the first
+    /// `batches` batches of `calibration` (with epoch `epoch`'s augmentation) go
+    /// through the network in training mode, without gradients and without changing a
+    /// weight, each batch norm's statistics become the uniform average of those
+    /// batches' statistics ([`PreciseStatistics`]), then the network is evaluated as in
+    /// [`Searcher::evaluate`]. The super-net's running statistics are restored
+    /// afterwards, so the search continues exactly as if this had not been measured.
     ///
-    /// A child-net whose Engine cells' weighted mixtures become plain sums of the
-    /// derived paths sees activations the super-net's statistics do not describe;
-    /// this measurement tells that mismatch apart from the architecture gap.
-    pub fn evaluate_child_recalibrated(
+    /// Running statistics describe the paths the training batches took: a child-net
+    /// whose Engine cells' weighted mixtures become plain sums of the derived paths,
+    /// and a super-net whose Transit cells followed a derivation that changed during
+    /// the last batches, both see activations their statistics do not describe.
+    /// Recalibrating both compares the two architectures alone.
+    pub fn evaluate_recalibrated(
         &mut self,
         calibration: &ImageDataset,
         dataset: &ImageDataset,
         derivation: &Derivation,
+        tau: f64,
         batches: usize,
         epoch: usize,
-    ) -> Result<f64, SearchError> {
+    ) -> Result<(f64, f64), SearchError> {
         // `into_record` folds every pending running-statistics update in first.
         let saved = self.net.clone().into_record();
-        let measure = || -> Result<f64, SearchError> {
-            // Without gradients nothing is recorded for a backward pass, but the
-            // backend still tracks autodiff, so batch norm normalizes by batch
-            // statistics and updates the running ones, which every clone shares.
-            let mut calibrating = self.net.clone().no_grad();
-            let mut precise = PreciseStatistics::new(&calibrating);
-            let len = (batches * self.config.batch_size).min(calibration.len());
-            let order = (0..len).collect();
-            let loader = Prefetch::start(calibration, order, self.config.batch_size, epoch);
-            while let Some(batch) = loader.next_batch::<B>(&self.device)? {
-                calibrating = PreciseStatistics::reset(calibrating);
-                let _ =
-                    calibrating.forward_child(batch.images, &derivation.normal, &derivation.reduce);
-                precise.add(&calibrating);
-            }
-            // The clones share their running statistics: this sets the super-net's.
-            let _ = precise.apply(calibrating);
+        let measure = || -> Result<(f64, f64), SearchError> {
+            let arch = self.architecture(derivation, tau, true)?;
+            let inference = inner_architecture(&arch);
+            self.recalibrate(calibration, batches, epoch, |net, images| {
+                net.forward(images, &arch)
+            })?;
+            let net = self.net.valid();
+            let [supernet] =
+                self.accuracies(dataset, |images| [net.forward(images, &inference)])?;
+            // The Transit cells' batch norms serve both networks: re-estimated again.
+            self.recalibrate(calibration, batches, epoch, |net, images| {
+                net.forward_child(images, &derivation.normal, &derivation.reduce)
+            })?;
             let net = self.net.valid();
             let [child] = self.accuracies(dataset, |images| {
                 [net.forward_child(images, &derivation.normal, &derivation.reduce)]
             })?;
-            Ok(child)
+            Ok((supernet, child))
         };
-        let accuracy = measure();
+        let accuracies = measure();
         self.net = self.net.clone().load_record(saved);
-        accuracy
+        accuracies
+    }
+
+    /// Sets the running statistics of every batch norm that `forward` reaches to
+    /// their average over the first `batches` batches of `calibration`.
+    fn recalibrate(
+        &self,
+        calibration: &ImageDataset,
+        batches: usize,
+        epoch: usize,
+        forward: impl Fn(&SuperNet<B>, Tensor<B, 4>) -> Tensor<B, 2>,
+    ) -> Result<(), SearchError> {
+        // Without gradients nothing is recorded for a backward pass, but the backend
+        // still tracks autodiff, so batch norm normalizes by batch statistics and
+        // updates the running ones, which every clone shares.
+        let mut calibrating = self.net.clone().no_grad();
+        let mut precise = PreciseStatistics::new(&calibrating);
+        let len = (batches * self.config.batch_size).min(calibration.len());
+        let loader = Prefetch::start(
+            calibration,
+            (0..len).collect(),
+            self.config.batch_size,
+            epoch,
+        );
+        while let Some(batch) = loader.next_batch::<B>(&self.device)? {
+            calibrating = PreciseStatistics::reset(calibrating);
+            let _ = forward(&calibrating, batch.images);
+            precise.add(&calibrating);
+        }
+        // The clones share their running statistics: this sets the super-net's.
+        let _ = precise.apply(calibrating);
+        Ok(())
     }
 
     /// The fraction of the first `eval_limit` images of `dataset` that each of the
@@ -602,6 +639,19 @@ impl<B: AutodiffBackend> Searcher<B> {
         }
         let total = total.max(1) as f64;
         Ok(scalars(correct).map(|c| c / total))
+    }
+}
+
+/// `arch` on the backend without autodiff, for evaluation.
+fn inner_architecture<B: AutodiffBackend>(arch: &Architecture<B>) -> Architecture<B::InnerBackend> {
+    let inner = |a: &CellArchitecture<B>| CellArchitecture {
+        coefficients: a.coefficients.clone().inner(),
+        plan: a.plan.clone(),
+        active: a.active.clone(),
+    };
+    Architecture {
+        normal: inner(&arch.normal),
+        reduce: inner(&arch.reduce),
     }
 }
 

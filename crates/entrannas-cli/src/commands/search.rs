@@ -118,9 +118,9 @@ pub struct SearchArgs {
     /// Evaluate on at most this many validation images per epoch.
     #[arg(long)]
     pub eval_limit: Option<usize>,
-    /// Training batches whose averaged statistics replace the child-net's batch-norm
-    /// statistics before its second (recalibrated) accuracy each epoch; 0 skips it
-    /// (default 40).
+    /// Training batches whose averaged statistics replace the super-net's and the
+    /// child-net's batch-norm statistics before their second (recalibrated) accuracy
+    /// each epoch; 0 skips it (default 40).
     #[arg(long)]
     pub child_bn_batches: Option<usize>,
 }
@@ -353,7 +353,7 @@ impl BackendTask for SearchTask {
         let best = &outcome.history[outcome.selection.epoch];
         let selection = &outcome.selection;
         eprintln!(
-            "selected epoch {} (child-net accuracy {:.2}%{}, super-net {:.2}%)",
+            "selected epoch {} (child-net accuracy {:.2}%{}, super-net {:.2}%{})",
             selection.epoch + 1,
             100.0 * selection.child_accuracy,
             selection
@@ -363,6 +363,11 @@ impl BackendTask for SearchTask {
                     100.0 * c
                 )),
             100.0 * selection.supernet_accuracy,
+            best.supernet_accuracy_recalibrated
+                .map_or(String::new(), |s| format!(
+                    ", {:.2}% after BN recalibration",
+                    100.0 * s
+                )),
         );
         let reports = super::report::write(self.run.path())?;
         println!("{}", best.genotype.to_darts_text());
