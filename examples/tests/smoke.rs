@@ -48,6 +48,13 @@ fn parse<T: clap::Args>(out: &Path, extra: &[&str]) -> T {
     Cli::<T>::parse_from(argv).args
 }
 
+/// Each row's label (first column) and seed (column `seed`).
+fn labels_and_seeds(rows: &[Vec<String>], seed: usize) -> Vec<(&str, &str)> {
+    rows.iter()
+        .map(|r| (r[0].as_str(), r[seed].as_str()))
+        .collect()
+}
+
 fn assert_run_dir(dir: &Path) {
     for file in [
         "config.json",
@@ -143,12 +150,8 @@ fn table1_with_seeds_judges_each_placements_mean() {
     );
     let report = table1::run(&args).unwrap();
     let rows = report.table.rows();
-    let keys: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r[0].as_str(), r[11].as_str()))
-        .collect();
     assert_eq!(
-        keys,
+        labels_and_seeds(rows, 11),
         [
             ("all-seed-7", "7"),
             ("all-seed-8", "8"),
@@ -250,12 +253,8 @@ fn lambda_sweep_with_seeds_judges_each_lambdas_mean() {
     );
     let report = lambda_sweep::run(&args).unwrap();
     let rows = report.table.rows();
-    let keys: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r[0].as_str(), r[11].as_str()))
-        .collect();
     assert_eq!(
-        keys,
+        labels_and_seeds(rows, 11),
         [("0.05", "5"), ("0.05", "6"), ("0.2", "5"), ("0.2", "6")]
     );
     for dir in [
