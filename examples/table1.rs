@@ -7,9 +7,12 @@
 //! loses clearly more; the program says so plainly when its run does not show it.
 //!
 //! ```sh
+//! # the paper's super-net depth (8 cells) on 10,200 + 10,200 Fashion-MNIST images
+//! # (docs/RESULTS.md, Table 1: about 25 minutes for `first`, 47 for `all` on 2 cores)
 //! cargo run --release -p entrannas-examples --example table1 -- \
-//!     --dataset fashion-mnist --train-portion 0.1 --val-portion 0.1 \
-//!     --epochs 4 --channels 8 --layers 5 --batch-size 96 --out runs/examples/table1
+//!     --dataset fashion-mnist --train-portion 0.17 --val-portion 0.17 \
+//!     --epochs 3 --channels 8 --layers 8 --batch-size 32 --eval-limit 2000 \
+//!     --arch-lr 0.01 --placements first,all --out runs/examples/table1
 //! ```
 //!
 //! Each search writes its run directory (`<out>/<placement>`, with `report.html`);
