@@ -5,8 +5,11 @@ For each epoch (its `arch` record, in the schema of `entrannas derive`): the tem
 the connections kept (normal + reduction, as the search recorded them), the mean
 threshold t(j) over both cells and per cell (DST runs), how many of all connections
 have p_hat = p / max p (Eq. 7, per intermediate node) in each tenth of [0, 1], and per
-cell the number of edges whose strongest op is `none` and the mean largest op
-probability per edge. These are the
+cell the number of edges whose strongest op is `none`, the mean largest op
+probability per edge, and the Engine weight outside the child: the share of the
+Engine cell's op weight (all ops but `none`) on connections the derived cell drops
+(as the search records it since it measures it; computed here for older top-k
+records, 0 for DST, which derives every weighted connection). These are the
 figures docs/RESULTS.md quotes for Tables 1 and 3.
 
 Usage: python3 scripts/arch-stats.py RUN_DIR [RUN_DIR ...]
@@ -37,6 +40,29 @@ def edges_by_node(alpha, inputs, nodes):
     return out
 
 
+def weight_outside_child(record, cell):
+    """The recorded share, or for an older record the same share computed from `p`
+    and the recorded genotype (top-k rule); DST records: 0."""
+    recorded = record[cell].get("weight_outside_child")
+    if recorded is not None:
+        return recorded
+    if record[cell].get("thresholds"):
+        return 0.0
+    arch = record["arch"]
+    ops, inputs = arch["ops"], arch["inputs"]
+    probs = [softmax(row, arch["tau"]) for row in arch[cell]["alpha"]]
+    counted = [k for k, op in enumerate(ops) if op != "none"]
+    total = sum(p[k] for p in probs for k in counted)
+    inside, start = 0.0, 0
+    for j, node in enumerate(record["genotype"][cell]["nodes"]):
+        for source, op in node:
+            k = ops.index(op)
+            if op != "none":
+                inside += probs[start + source][k]
+        start += inputs + j
+    return max(0.0, (total - inside) / total) if total > 0 else 0.0
+
+
 def epoch_stats(record):
     arch = record["arch"]
     tau, ops = arch["tau"], arch["ops"]
@@ -56,7 +82,8 @@ def epoch_stats(record):
             pmax.append(max(p))
             if ops[row.index(max(row))] == "none":
                 none_wins += 1
-        cells[cell] = (none_wins, len(alpha), sum(pmax) / len(pmax))
+        outside = weight_outside_child(record, cell)
+        cells[cell] = (none_wins, len(alpha), sum(pmax) / len(pmax), outside)
     thresholds = {c: record[c].get("thresholds") or [] for c in ("normal", "reduce")}
     return tau, deciles, cells, thresholds
 
@@ -90,8 +117,9 @@ def main(dirs):
                 else "-"
             )
             cell_text = "; ".join(
-                f"{c}: none strongest on {n}/{e} edges, mean max p {p:.2f}"
-                for c, (n, e, p) in cells.items()
+                f"{c}: none strongest on {n}/{e} edges, mean max p {p:.2f}, "
+                f"Engine weight outside child {100 * o:.1f}%"
+                for c, (n, e, p, o) in cells.items()
             )
             print(
                 f"{d} epoch {r['epoch']}: tau {tau:.3g}, kept {kept}, mean t {mean_t}, "

@@ -102,6 +102,17 @@ pub fn recalibrated_drop_points(result: &TrialResult) -> Option<f64> {
     result.last().gap_recalibrated().map(|g| 100.0 * g)
 }
 
+/// The share (%) of the Engine cells' op weight on connections the child-net drops,
+/// normal and reduction cell, at the last epoch; `None` for a search recorded before
+/// it was measured.
+pub fn outside_child(result: &TrialResult) -> Option<(f64, f64)> {
+    let r = result.last();
+    Some((
+        100.0 * r.normal.weight_outside_child?,
+        100.0 * r.reduce.weight_outside_child?,
+    ))
+}
+
 /// Whether drops (points) of `first` and `all` show the paper's ordering: `first`
 /// loses at most [`FIRST_MAX_DROP`] points and `all` at least [`ALL_MARGIN`] more.
 fn ordered(first: f64, all: f64) -> bool {
@@ -148,6 +159,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         "super-net, recalibrated BN (%)",
         "child-net, recalibrated BN (%)",
         "drop, recalibrated BN",
+        "Engine weight outside child, N/R (%)",
         "paper super-net",
         "paper child-net",
         "paper drop",
@@ -179,6 +191,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             or_dash(r.supernet_accuracy_recalibrated.map(pct)),
             or_dash(r.child_accuracy_recalibrated.map(pct)),
             or_dash(recalibrated_drop_points(result).map(|d| format!("{d:.2}"))),
+            or_dash(outside_child(result).map(|(n, r)| format!("{n:.1}/{r:.1}"))),
             ps,
             pc,
             pd,
@@ -217,6 +230,13 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
                     r.last().child_accuracy_recalibrated.map(|c| 100.0 * c)
                 })),
                 spread(stats(&|r| recalibrated_drop_points(r))),
+                match (
+                    stats(&|r| outside_child(r).map(|(n, _)| n)),
+                    stats(&|r| outside_child(r).map(|(_, r)| r)),
+                ) {
+                    (Some((n, _)), Some((r, _))) => format!("{n:.1}/{r:.1}"),
+                    _ => "-".into(),
+                },
                 ps,
                 pc,
                 pd,
@@ -250,6 +270,12 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          network's batch-norm running statistics re-estimated on training batches through \
          its own paths (no weight changed), so that the drop compares the architectures \
          alone."
+            .to_string(),
+        "Engine weight outside child: the share of the Engine cells' op weight (all ops \
+         but `none`) on connections the derived cells drop, normal/reduction cell. The \
+         child-net cannot match the super-net where it is large: the Engine cells then sum \
+         connections the child does not compute (top-2 keeps 8 of 14 edges, so it is about \
+         43% unless `none` wins the dropped edges)."
             .to_string(),
     ];
     let as_expected = match (group("first"), group("all")) {

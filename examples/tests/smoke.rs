@@ -91,6 +91,26 @@ fn table1_runs_every_placement_and_darts() {
         assert!((0.0..=100.0).contains(&child), "{row:?}");
         let drop: f64 = row[6].parse().unwrap();
         assert!((drop - (supernet - child)).abs() <= 0.011, "{row:?}");
+        // The Engine weight outside the child, normal/reduction: a share, and the
+        // last epoch's record.
+        let (n, r) = row[7].split_once('/').unwrap();
+        let history = entrannas_search::RunDir::open(tmp.path().join(&row[0]))
+            .unwrap()
+            .history(2)
+            .unwrap();
+        let last = history.last().unwrap();
+        let recorded = [
+            last.normal.weight_outside_child,
+            last.reduce.weight_outside_child,
+        ];
+        for (share, recorded) in [n, r].into_iter().zip(recorded) {
+            let share: f64 = share.parse().unwrap();
+            assert!(
+                (share - 100.0 * recorded.unwrap()).abs() <= 0.051,
+                "{row:?}"
+            );
+            assert!(share > 0.0 && share < 100.0, "{row:?}");
+        }
     }
     // The verdict is stated either way, for both statistics, and the table is saved.
     let text = report.to_string();
@@ -151,7 +171,7 @@ fn table1_with_seeds_judges_each_placements_mean() {
     let report = table1::run(&args).unwrap();
     let rows = report.table.rows();
     assert_eq!(
-        labels_and_seeds(rows, 11),
+        labels_and_seeds(rows, 12),
         [
             ("all-seed-7", "7"),
             ("all-seed-8", "8"),

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::derivation::{
-    derive_dst, derive_top_k, validate_beta, validate_matrix, validate_ops, validate_topology,
+    NONE_OP, derive_dst, derive_top_k, validate_beta, validate_matrix, validate_ops,
+    validate_topology,
 };
 use crate::error::RelaxError;
 use crate::host::{self, Matrix};
@@ -330,6 +331,55 @@ pub struct CellReport {
     pub derived: Vec<Vec<Connection>>,
 }
 
+impl CellReport {
+    /// The coefficients an Engine cell weights its ops with: `q` for DST, `p` otherwise.
+    pub fn engine_coefficients(&self) -> &Matrix {
+        self.q.as_ref().unwrap_or(&self.p)
+    }
+
+    /// The share of an Engine cell's op weight that its derived cell does not compute:
+    /// the [engine coefficients](Self::engine_coefficients) of every `(edge, op)` pair
+    /// that is not a derived connection, over those of all pairs, both without `none`
+    /// (it outputs zeros, so its weight adds nothing to a node).
+    ///
+    /// 0 means the Engine cell mixes only its child's connections, so the super-net and
+    /// the child-net differ only in how those are weighted; DST always gives 0, since it
+    /// derives every pair with `q > 0`. Under the top-2 rule with one-hot op weights, it
+    /// is the share of edges a node drops whose strongest op is not `none`: up to
+    /// `(14 - 8) / 14` for DARTS's cell. `ops` names the coefficient columns and
+    /// `topology` the rows; a matrix without weight outside `none` gives 0.
+    pub fn weight_outside_derived<S: AsRef<str>>(&self, ops: &[S], topology: &CellTopology) -> f64 {
+        let coefficients = self.engine_coefficients();
+        let counted = |k: usize| ops.get(k).is_some_and(|op| op.as_ref() != NONE_OP);
+        let mut inside = 0.0;
+        for (node, connections) in topology.intermediate_nodes().zip(&self.derived) {
+            for connection in connections {
+                let edge = topology.edge_index(connection.input, node);
+                let Some(k) = ops.iter().position(|op| op.as_ref() == connection.op) else {
+                    continue;
+                };
+                if counted(k) {
+                    inside += coefficients
+                        .get(edge)
+                        .and_then(|row| row.get(k))
+                        .unwrap_or(&0.0);
+                }
+            }
+        }
+        let total: f64 = coefficients
+            .iter()
+            .flat_map(|row| row.iter().enumerate())
+            .filter(|(k, _)| counted(*k))
+            .map(|(_, c)| c)
+            .sum();
+        if total > 0.0 {
+            ((total - inside) / total).max(0.0)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// The derivation report of an arch file: both cell types' coefficients and the
 /// genotype.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -397,6 +447,7 @@ pub fn derive_report(arch: &ArchFile, rule: Rule) -> Result<DeriveReport, RelaxE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use approx::assert_relative_eq;
     use proptest::prelude::*;
 
     const VALID: [&str; 4] = ["none", "skip_connect", "sep_conv_3x3", "max_pool_3x3"];
@@ -622,6 +673,159 @@ mod tests {
         let report = derive_report(&arch, Rule::TopKMaxSkip { k: 2, max_skip: 0 }).unwrap();
         for cell in [&report.genotype.normal, &report.genotype.reduce] {
             assert!(cell.nodes.iter().flatten().all(|c| c.op != "skip_connect"));
+        }
+    }
+
+    #[test]
+    fn weight_outside_derived_by_hand() {
+        // One intermediate node, edges (0, 2) and (1, 2); ops none, skip, conv.
+        let topology = CellTopology::new(2, 1);
+        let ops = ["none", "skip_connect", "sep_conv_3x3"];
+        let report = CellReport {
+            p: vec![vec![0.2, 0.3, 0.5], vec![0.6, 0.1, 0.3]],
+            p_hat: None,
+            t: None,
+            q: None,
+            derived: vec![vec![Connection::new(0, "sep_conv_3x3")]],
+        };
+        // Without `none`: 0.3 + 0.5 + 0.1 + 0.3 = 1.2 in all, 0.5 of it derived.
+        assert_relative_eq!(
+            report.weight_outside_derived(&ops, &topology),
+            0.7 / 1.2,
+            epsilon = 1e-12
+        );
+        // Both edges' convs derived: the skips' 0.4 stays outside.
+        let both = CellReport {
+            derived: vec![vec![
+                Connection::new(0, "sep_conv_3x3"),
+                Connection::new(1, "sep_conv_3x3"),
+            ]],
+            ..report.clone()
+        };
+        assert_relative_eq!(
+            both.weight_outside_derived(&ops, &topology),
+            0.4 / 1.2,
+            epsilon = 1e-12
+        );
+        // DST weighs with q, not p.
+        let dst = CellReport {
+            q: Some(vec![vec![0.0, 0.0, 1.0], vec![0.0, 0.25, 0.75]]),
+            ..report
+        };
+        assert_relative_eq!(
+            dst.weight_outside_derived(&ops, &topology),
+            1.0 / 2.0,
+            epsilon = 1e-12
+        );
+        // Only `none` weighted: nothing to lose.
+        let silent = CellReport {
+            p: vec![vec![1.0, 0.0, 0.0], vec![1.0, 0.0, 0.0]],
+            p_hat: None,
+            t: None,
+            q: None,
+            derived: vec![vec![Connection::new(0, "skip_connect")]],
+        };
+        assert_eq!(silent.weight_outside_derived(&ops, &topology), 0.0);
+    }
+
+    /// A DARTS cell whose edges are one-hot at a low temperature: `chosen(edge)` is the
+    /// op index that wins on that edge.
+    fn one_hot_arch(chosen: impl Fn(usize) -> usize) -> ArchFile {
+        let alpha: Matrix = (0..14)
+            .map(|e| {
+                (0..3)
+                    .map(|k| if k == chosen(e) { 1.0 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        ArchFile {
+            ops: vec!["none".into(), "skip_connect".into(), "sep_conv_3x3".into()],
+            inputs: 2,
+            nodes: 4,
+            tau: 0.01,
+            normal: CellArch {
+                alpha: alpha.clone(),
+                beta: None,
+            },
+            reduce: CellArch { alpha, beta: None },
+        }
+    }
+
+    #[test]
+    fn top2_engine_weighs_its_dropped_edges_unless_none_takes_them() {
+        let topology = CellTopology::DARTS;
+        // Every edge one-hot on a conv: 6 of 14 edges' weight is dropped.
+        let arch = one_hot_arch(|_| 2);
+        let report = derive_report(&arch, Rule::TopK(2)).unwrap();
+        assert_relative_eq!(
+            report.normal.weight_outside_derived(&arch.ops, &topology),
+            6.0 / 14.0,
+            epsilon = 1e-9
+        );
+        // The two edges into each node from its two nearest predecessors keep a conv, the
+        // others go to `none`: the Engine cell mixes exactly its child.
+        let arch = one_hot_arch(|e| {
+            let (_, source, target) = topology.edges().nth(e).unwrap();
+            if source + 2 >= target { 2 } else { 0 }
+        });
+        let report = derive_report(&arch, Rule::TopK(2)).unwrap();
+        assert!(report.normal.weight_outside_derived(&arch.ops, &topology) < 1e-9);
+    }
+
+    fn valid_arch() -> impl Strategy<Value = (ArchFile, usize)> {
+        (1usize..4, 1usize..6, 2usize..7).prop_flat_map(|(inputs, nodes, num_ops)| {
+            let topology = CellTopology::new(inputs, nodes);
+            let matrix = prop::collection::vec(
+                prop::collection::vec(-3.0f64..3.0, num_ops),
+                topology.num_edges(),
+            );
+            let beta = prop::collection::vec(-3.0f64..3.0, nodes);
+            (
+                matrix.clone(),
+                matrix,
+                beta.clone(),
+                beta,
+                0.05f64..5.0,
+                1usize..4,
+            )
+                .prop_map(move |(normal, reduce, normal_beta, reduce_beta, tau, k)| {
+                    let mut ops = vec!["none".to_string()];
+                    ops.extend((1..num_ops).map(|k| format!("op_{k}")));
+                    let arch = ArchFile {
+                        ops,
+                        inputs,
+                        nodes,
+                        tau,
+                        normal: CellArch {
+                            alpha: normal,
+                            beta: Some(normal_beta),
+                        },
+                        reduce: CellArch {
+                            alpha: reduce,
+                            beta: Some(reduce_beta),
+                        },
+                    };
+                    (arch, k)
+                })
+        })
+    }
+
+    proptest::proptest! {
+        /// DST derives every pair it weighs, so its Engine cell loses nothing; top-k
+        /// loses a share in [0, 1), and none at all when it keeps every edge.
+        #[test]
+        fn weight_outside_derived_bounds(input in valid_arch()) {
+            let (arch, k) = input;
+            let topology = arch.topology();
+            let dst = derive_report(&arch, Rule::Dst).unwrap();
+            for cell in [&dst.normal, &dst.reduce] {
+                prop_assert!(cell.weight_outside_derived(&arch.ops, &topology).abs() < 1e-12);
+            }
+            let top = derive_report(&arch, Rule::TopK(k)).unwrap();
+            for cell in [&top.normal, &top.reduce] {
+                let share = cell.weight_outside_derived(&arch.ops, &topology);
+                prop_assert!((0.0..1.0).contains(&share), "{share}");
+            }
         }
     }
 

@@ -69,7 +69,7 @@ pub(crate) fn thresholds_text(t: &Option<Vec<f64>>) -> String {
     }
 }
 
-fn diagnostics_cells(d: &CellDiagnostics) -> [String; 6] {
+fn diagnostics_cells(d: &CellDiagnostics) -> [String; 7] {
     [
         d.connections.to_string(),
         d.edges.to_string(),
@@ -77,7 +77,13 @@ fn diagnostics_cells(d: &CellDiagnostics) -> [String; 6] {
         d.parameter_free.to_string(),
         float(d.op_entropy, 3),
         thresholds_text(&d.thresholds),
+        outside_text(d.weight_outside_child),
     ]
+}
+
+/// The Engine weight outside the child-net as a percentage, `-` when not recorded.
+pub(crate) fn outside_text(share: Option<f64>) -> String {
+    share.map_or("-".into(), percent)
 }
 
 fn environment_section(environments: &[EnvironmentFile]) -> String {
@@ -185,8 +191,14 @@ fn search_report(run: &SearchRun) -> String {
     }
     if let Some(r) = selected {
         let cell = |d: &CellDiagnostics| {
+            let outside = d.weight_outside_child.map_or(String::new(), |share| {
+                format!(
+                    "; {} of the Engine weight outside the child",
+                    percent(share)
+                )
+            });
             format!(
-                "{} connections on {} edges, {} skip_connect, {} parameter-free",
+                "{} connections on {} edges, {} skip_connect, {} parameter-free{outside}",
                 d.connections, d.edges, d.skip_connects, d.parameter_free
             )
         };
@@ -325,7 +337,11 @@ fn search_report(run: &SearchRun) -> String {
         "<p class=\"note\">A collapsing search drifts towards <code>skip_connect</code> and \
          pooling (parameter-free) operations in the normal cell, and its op weights become \
          certain (entropy falls) early. The temperature anneals the op weights; for DST, \
-         the thresholds t(j) decide how many inputs each node keeps.</p>\n",
+         the thresholds t(j) decide how many inputs each node keeps. The Engine weight \
+         outside the child is the share of the Engine cells' op weight (without \
+         <code>none</code>) on connections the derived cell drops: the part of the \
+         super-net the child-net does not compute, so the larger it is, the more the two \
+         networks can differ (DST derives every weighted connection: 0).</p>\n",
     );
     let mut diag_plots = vec![
         marker(
@@ -390,6 +406,30 @@ fn search_report(run: &SearchRun) -> String {
         }
         diag_plots.push(marker(plot).to_svg());
     }
+    if h.iter().any(|r| r.normal.weight_outside_child.is_some()) {
+        let share = |v: Option<f64>| v.map_or(f64::NAN, |v| 100.0 * v);
+        diag_plots.push(
+            marker(
+                LinePlot::new(
+                    "Engine weight outside the child-net",
+                    "epoch",
+                    "% of op weight",
+                )
+                .with_series(Series::new(
+                    "normal",
+                    pts(h, ep, |r| share(r.normal.weight_outside_child)),
+                ))
+                .with_series(
+                    Series::new(
+                        "reduce",
+                        pts(h, ep, |r| share(r.reduce.weight_outside_child)),
+                    )
+                    .dashed(),
+                ),
+            )
+            .to_svg(),
+        );
+    }
     if h.iter().any(|r| r.target_params.is_some()) {
         let m = |v: Option<u64>| v.map_or(f64::NAN, |v| v as f64 / 1e6);
         diag_plots.push(
@@ -421,11 +461,19 @@ fn search_report(run: &SearchRun) -> String {
          <th rowspan=\"2\">super-net acc., re-BN</th><th rowspan=\"2\">child-net acc., re-BN</th>\
          <th rowspan=\"2\">gap, re-BN</th>\
          <th rowspan=\"2\">derivation changes</th><th rowspan=\"2\">steps since last change</th>\
-         <th colspan=\"6\">normal cell</th><th colspan=\"6\">reduction cell</th>\
+         <th colspan=\"7\">normal cell</th><th colspan=\"7\">reduction cell</th>\
          <th rowspan=\"2\">params</th><th rowspan=\"2\">FLOPs</th><th rowspan=\"2\">time</th>\
          <th rowspan=\"2\">images/s</th></tr>\n",
     );
-    let cell_heads = ["conn.", "edges", "skip", "param-free", "entropy", "t(j)"];
+    let cell_heads = [
+        "conn.",
+        "edges",
+        "skip",
+        "param-free",
+        "entropy",
+        "t(j)",
+        "Engine weight outside child",
+    ];
     let mut second: Vec<&str> = cell_heads.to_vec();
     second.extend(cell_heads);
     b.push_str(&header(&second));

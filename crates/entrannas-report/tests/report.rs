@@ -52,6 +52,7 @@ fn diagnostics(genotype: &Genotype, reduce: bool, dst: bool, epoch: usize) -> Ce
         parameter_free: stats.parameter_free,
         op_entropy: 1.9 - 0.3 * epoch as f64,
         thresholds: dst.then(|| vec![0.45, 0.5 + 0.01 * epoch as f64, 0.55, 0.6]),
+        weight_outside_child: Some(if dst { 0.0 } else { 0.43 - 0.1 * epoch as f64 }),
     }
 }
 
@@ -278,7 +279,7 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
     assert!(html.contains("<tr><th>gap after BN recalibration</th><td>+6.00 pp</td></tr>"));
     assert!(html.contains("after BN recalibration (ties: later epoch)"));
     let svgs = html.matches("<svg").count();
-    assert_eq!(svgs, 2 + 3 + 5, "cells, curves, diagnostics");
+    assert_eq!(svgs, 2 + 3 + 6, "cells, curves, diagnostics");
     // Params and FLOPs of the selected epoch.
     assert!(html.contains("3,100,000 (3.10 M)"));
     assert!(html.contains("501,000,000 (501.00 M)"));
@@ -386,6 +387,49 @@ fn a_top2_search_has_no_threshold_plot_and_says_so_in_the_evolution() {
     let evolution = fs::read_to_string(write_evolution(&dir).unwrap()).unwrap();
     assert_self_contained(&evolution);
     assert!(evolution.contains("- (top-k rule)"));
+    // The Engine weight the child-net drops: its curve and every epoch's share.
+    assert!(html.contains(">Engine weight outside the child-net</text>"));
+    for share in ["43.00%", "33.00%", "23.00%"] {
+        assert!(
+            html.contains(&format!("<td class=\"num\">{share}</td>")),
+            "{share}"
+        );
+    }
+    let selected = ["43.00%", "33.00%", "23.00%"]
+        .iter()
+        .filter(|share| html.contains(&format!("; {share} of the Engine weight outside the child")))
+        .count();
+    assert_eq!(selected, 1, "the selected epoch's share, in its summary");
+}
+
+#[test]
+fn histories_written_before_the_engine_weight_was_recorded_still_get_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("entran");
+    search_run(&dir, Method::Entran);
+    let path = dir.join("history.jsonl");
+    let mut old = String::new();
+    for line in fs::read_to_string(&path).unwrap().lines() {
+        let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+        for cell in ["normal", "reduce"] {
+            let diagnostics = record[cell].as_object_mut().unwrap();
+            assert!(diagnostics.remove("weight_outside_child").is_some());
+        }
+        old.push_str(&record.to_string());
+        old.push('\n');
+    }
+    fs::write(&path, old).unwrap();
+    let Run::Search(run) = load_run(&dir).unwrap() else {
+        panic!("a search run");
+    };
+    assert!(
+        run.history
+            .iter()
+            .all(|r| r.normal.weight_outside_child.is_none())
+    );
+    let html = fs::read_to_string(write_report(&dir).unwrap()).unwrap();
+    assert!(!html.contains("Engine weight outside the child-net"));
+    assert!(!html.contains("of the Engine weight outside the child"));
 }
 
 #[test]

@@ -227,7 +227,7 @@ impl RunDir {
     fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps\n",
+            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child\n",
         );
         for r in history {
             jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
@@ -236,7 +236,7 @@ impl RunDir {
             let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
             let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
             csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{}\n",
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{},{},{}\n",
                 r.epoch,
                 r.lr,
                 r.tau,
@@ -257,6 +257,8 @@ impl RunDir {
                 r.seconds,
                 count(r.derivation_changes),
                 count(r.derivation_stable_steps),
+                fraction(r.normal.weight_outside_child),
+                fraction(r.reduce.weight_outside_child),
             ));
         }
         self.write("history.jsonl", &jsonl)?;
@@ -977,10 +979,19 @@ mod tests {
             for r in &outcome.history {
                 // Every epoch records the derivation of its final alpha, DARTS too
                 // (which skips the per-step derivation, as no cell uses it).
-                let derived = entrannas_relax::derive_report(&r.arch, method.rule())
-                    .unwrap()
-                    .genotype;
-                assert_eq!(r.genotype, derived, "{method}, epoch {}", r.epoch);
+                let report = entrannas_relax::derive_report(&r.arch, method.rule()).unwrap();
+                assert_eq!(r.genotype, report.genotype, "{method}, epoch {}", r.epoch);
+                // The Engine weight the child drops: none for DST, which derives every
+                // weighted pair; a share of the op weight for top-2.
+                let topology = r.arch.topology();
+                for (d, cell) in [(&r.normal, &report.normal), (&r.reduce, &report.reduce)] {
+                    let outside = d.weight_outside_child.unwrap();
+                    assert_eq!(outside, cell.weight_outside_derived(&r.arch.ops, &topology));
+                    match method {
+                        Method::Dst => assert!(outside < 1e-12, "{outside}"),
+                        _ => assert!(outside > 0.1 && outside < 1.0, "{method}: {outside}"),
+                    }
+                }
                 assert!(r.train_loss.is_finite() && (0.0..=1.0).contains(&r.child_accuracy));
                 let recalibrated = r.child_accuracy_recalibrated.unwrap();
                 assert!((0.0..=1.0).contains(&recalibrated), "{method}");
@@ -1032,9 +1043,12 @@ mod tests {
             lines
                 .next()
                 .unwrap()
-                .ends_with(",seconds,derivation_changes,derivation_stable_steps")
+                .ends_with(",seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child")
         );
-        assert!(lines.next().unwrap().ends_with(",0,2"), "{csv}");
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(row[row.len() - 4..row.len() - 2], ["0", "2"], "{csv}");
+        let outside = format!("{:.6}", r.normal.weight_outside_child.unwrap());
+        assert_eq!(row[row.len() - 2], outside, "{csv}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use entrannas_cell::{CellPlan, CellTopology, Genotype};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
 use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
 use entrannas_relax::{
-    ArchFile, ArchParams, ArchParamsConfig, CellType, DeriveReport, Rule, derive_report,
+    ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, Rule, derive_report,
 };
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,12 @@ pub struct CellDiagnostics {
     pub op_entropy: f64,
     /// Thresholds `t(j)` (DST only).
     pub thresholds: Option<Vec<f64>>,
+    /// Share of the Engine cells' op weight (all ops but `none`) on connections the
+    /// derived cell does not compute ([`CellReport::weight_outside_derived`]): the part
+    /// of the super-net the child-net drops. `None` in histories written before it was
+    /// recorded.
+    #[serde(default)]
+    pub weight_outside_child: Option<f64>,
 }
 
 /// Everything recorded about one epoch (one line of `history.jsonl`).
@@ -438,13 +444,15 @@ impl<B: AutodiffBackend> Searcher<B> {
             genotype: report.genotype.clone(),
             normal: diagnostics(
                 &report.genotype.normal,
-                &report.normal.p,
-                report.normal.t.clone(),
+                &report.normal,
+                &self.ops,
+                &self.topology,
             ),
             reduce: diagnostics(
                 &report.genotype.reduce,
-                &report.reduce.p,
-                report.reduce.t.clone(),
+                &report.reduce,
+                &self.ops,
+                &self.topology,
             ),
             target_params: None,
             target_flops: None,
@@ -673,11 +681,13 @@ fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>
 
 fn diagnostics(
     cell: &entrannas_cell::CellGenotype,
-    p: &[Vec<f64>],
-    thresholds: Option<Vec<f64>>,
+    report: &CellReport,
+    ops: &[String],
+    topology: &CellTopology,
 ) -> CellDiagnostics {
     let stats = cell.stats();
-    let entropy = p
+    let entropy = report
+        .p
         .iter()
         .map(|row| {
             -row.iter()
@@ -686,13 +696,14 @@ fn diagnostics(
                 .sum::<f64>()
         })
         .sum::<f64>()
-        / p.len().max(1) as f64;
+        / report.p.len().max(1) as f64;
     CellDiagnostics {
         connections: stats.connections,
         edges: stats.edges,
         skip_connects: stats.skip_connects,
         parameter_free: stats.parameter_free,
         op_entropy: entropy,
-        thresholds,
+        thresholds: report.t.clone(),
+        weight_outside_child: Some(report.weight_outside_derived(ops, topology)),
     }
 }
