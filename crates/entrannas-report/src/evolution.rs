@@ -132,9 +132,15 @@ fn frame_label(r: &EpochRecord, last: usize) -> String {
 /// The thresholds of one cell as a table with bars, and the inputs each node kept.
 fn thresholds_table(title: &str, d: &CellDiagnostics, cell: &CellGenotype) -> String {
     let mut out = format!("<div><h3>{}</h3>\n", escape(title));
+    let outside = d.weight_outside_child.map_or(String::new(), |share| {
+        format!(
+            "; {} of the Engine weight outside the child",
+            percent(share)
+        )
+    });
     out.push_str(&format!(
         "<p>{} active connections on {} edges; {} skip_connect, {} parameter-free; op-weight \
-         entropy {} nats.</p>\n",
+         entropy {} nats{outside}.</p>\n",
         d.connections,
         d.edges,
         d.skip_connects,

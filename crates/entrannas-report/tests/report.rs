@@ -394,6 +394,13 @@ fn a_top2_search_has_no_threshold_plot_and_says_so_in_the_evolution() {
             html.contains(&format!("<td class=\"num\">{share}</td>")),
             "{share}"
         );
+        // Each epoch's frame of the evolution page states it too.
+        assert!(
+            evolution.contains(&format!(
+                "; {share} of the Engine weight outside the child."
+            )),
+            "{share}"
+        );
     }
     let selected = ["43.00%", "33.00%", "23.00%"]
         .iter()
