@@ -127,6 +127,59 @@ pub fn mean_connections(results: &[TrialResult]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Each lambda's mean threshold `t(j)` over both cells' nodes and its searches, last
+/// epoch, in the order of `results` (increasing lambda); `None` for a lambda whose
+/// searches recorded no thresholds.
+pub fn mean_thresholds(results: &[TrialResult]) -> Vec<(f64, Option<f64>)> {
+    let mut groups: Vec<(f64, Vec<f64>)> = Vec::new();
+    for result in results {
+        let r = result.last();
+        let values = [&r.normal.thresholds, &r.reduce.thresholds]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied();
+        match groups.last_mut() {
+            Some((l, all)) if *l == result.config.lambda => all.extend(values),
+            _ => groups.push((result.config.lambda, values.collect())),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(l, all)| {
+            let mean = (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64);
+            (l, mean)
+        })
+        .collect()
+}
+
+/// A sentence on whether the mean thresholds rise strictly with lambda, the quantity
+/// the sparsity term of Eq. 11 acts on; `None` without thresholds for some lambda.
+pub fn threshold_note(means: &[(f64, Option<f64>)]) -> Option<String> {
+    let means: Vec<(f64, f64)> = means
+        .iter()
+        .map(|(l, t)| t.map(|t| (*l, t)))
+        .collect::<Option<_>>()?;
+    let listed = means
+        .iter()
+        .map(|(l, t)| format!("lambda {l}: {t:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if means.windows(2).all(|w| w[1].1 > w[0].1) {
+        format!(
+            "Thresholds: the mean t(j) (both cells, last epoch) rises strictly with lambda \
+             ({listed}): the sparsity term acts as Eq. 11 says. How many connections a \
+             threshold removes depends on how many normalized weights lie just below it, so \
+             the counts can follow it loosely (docs/RESULTS.md, Table 3)."
+        )
+    } else {
+        format!(
+            "Thresholds: the mean t(j) (both cells, last epoch) does NOT rise strictly with \
+             lambda ({listed})."
+        )
+    })
+}
+
 /// The table (last epoch of each search, beside the paper's numbers) and whether the
 /// run keeps strictly fewer connections (normal + reduction, the mean over seeds) for
 /// every larger lambda ([`check_fewer_connections`]). `results` must be in increasing
@@ -190,7 +243,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         .map(|(l, c)| format!("lambda {l}: {}", round2(*c)))
         .collect::<Vec<_>>()
         .join(", ");
-    let notes = vec![
+    let mut notes = vec![
         "Connections are the (input, op) pairs kept (Eq. 10; the paper's Table 3 counts \
          edges, and a DST edge may keep several ops). Connections, edges, parameters and \
          FLOPs: the last epoch's derived architecture; the target-net is counted in the \
@@ -212,6 +265,7 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             ),
         },
     ];
+    notes.extend(threshold_note(&mean_thresholds(results)));
     ExperimentReport {
         table,
         notes,
@@ -245,7 +299,24 @@ pub fn run(args: &LambdaSweepArgs) -> Result<ExperimentReport, ExampleError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_fewer_connections, mean_threshold};
+    use super::{check_fewer_connections, mean_threshold, threshold_note};
+
+    #[test]
+    fn the_threshold_note_says_whether_they_rise_strictly() {
+        let rising =
+            threshold_note(&[(0.05, Some(0.717)), (0.1, Some(0.812)), (0.2, Some(0.8614))])
+                .unwrap();
+        assert!(
+            rising.starts_with(
+                "Thresholds: the mean t(j) (both cells, last epoch) rises strictly with lambda \
+                 (lambda 0.05: 0.717, lambda 0.1: 0.812, lambda 0.2: 0.861)"
+            ),
+            "{rising}"
+        );
+        let tie = threshold_note(&[(0.05, Some(0.7)), (0.2, Some(0.7))]).unwrap();
+        assert!(tie.contains("does NOT rise strictly"), "{tie}");
+        assert_eq!(threshold_note(&[(0.05, Some(0.7)), (0.2, None)]), None);
+    }
 
     #[test]
     fn the_mean_threshold_is_printed_to_three_decimals_or_as_a_dash() {

@@ -224,6 +224,16 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
             assert!(t > 0.0 && t < 1.0, "{row:?}");
         }
     }
+    // The thresholds' verdict, beside the connections' one, names every lambda.
+    let text = report.to_string();
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("Thresholds: the mean t(j)"))
+        .unwrap_or_else(|| panic!("no threshold note: {text}"));
+    assert!(
+        note.contains("lambda 0.05: 0.") && note.contains("lambda 0.2: 0."),
+        "{note}"
+    );
     // An interrupted sweep resumes: the finished search is read back unchanged, the
     // missing one runs again, and the table is the same (search times aside: column 7).
     let finished = tmp.path().join("lambda-0.05").join("history.jsonl");
