@@ -272,10 +272,10 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          alone."
             .to_string(),
         "Engine weight outside child: the share of the Engine cells' op weight (all ops \
-         but `none`) on connections the derived cells drop, normal/reduction cell. The \
-         child-net cannot match the super-net where it is large: the Engine cells then sum \
-         connections the child does not compute (top-2 keeps 8 of 14 edges, so it is about \
-         43% unless `none` wins the dropped edges)."
+         but `none`) on connections the derived cells drop, normal/reduction cell: what the \
+         Engine cells sum that the child-net does not compute (top-2 keeps 8 of 14 edges, \
+         so it is about 43% unless `none` wins the dropped edges). How much the drop \
+         depends on it also depends on how much the later cells lean on those paths."
             .to_string(),
     ];
     let as_expected = match (group("first"), group("all")) {

@@ -345,15 +345,17 @@ impl CellReport {
     /// 0 means the Engine cell mixes only its child's connections, so the super-net and
     /// the child-net differ only in how those are weighted; DST always gives 0, since it
     /// derives every pair with `q > 0`. Under the top-2 rule with one-hot op weights, it
-    /// is the share of edges a node drops whose strongest op is not `none`: up to
-    /// `(14 - 8) / 14` for DARTS's cell. `ops` names the coefficient columns and
-    /// `topology` the rows; a matrix without weight outside `none` gives 0.
+    /// is the share of the edges whose strongest op is not `none` that the derived cell
+    /// drops: `(14 - 8) / 14` for DARTS's cell when no edge goes to `none`. `ops` names
+    /// the coefficient columns and `topology` the rows; a matrix without weight outside
+    /// `none` gives 0. Connections that do not fit the topology (an input at or after
+    /// its node, an unknown op) count as outside: they weigh nothing in the Engine cell.
     pub fn weight_outside_derived<S: AsRef<str>>(&self, ops: &[S], topology: &CellTopology) -> f64 {
         let coefficients = self.engine_coefficients();
         let counted = |k: usize| ops.get(k).is_some_and(|op| op.as_ref() != NONE_OP);
         let mut inside = 0.0;
         for (node, connections) in topology.intermediate_nodes().zip(&self.derived) {
-            for connection in connections {
+            for connection in connections.iter().filter(|c| c.input < node) {
                 let edge = topology.edge_index(connection.input, node);
                 let Some(k) = ops.iter().position(|op| op.as_ref() == connection.op) else {
                     continue;
@@ -710,11 +712,21 @@ mod tests {
         // DST weighs with q, not p.
         let dst = CellReport {
             q: Some(vec![vec![0.0, 0.0, 1.0], vec![0.0, 0.25, 0.75]]),
-            ..report
+            ..report.clone()
         };
         assert_relative_eq!(
             dst.weight_outside_derived(&ops, &topology),
             1.0 / 2.0,
+            epsilon = 1e-12
+        );
+        // A connection from a later node (a malformed report) weighs nothing; no panic.
+        let backwards = CellReport {
+            derived: vec![vec![Connection::new(3, "sep_conv_3x3")]],
+            ..report
+        };
+        assert_relative_eq!(
+            backwards.weight_outside_derived(&ops, &topology),
+            1.0,
             epsilon = 1e-12
         );
         // Only `none` weighted: nothing to lose.
@@ -812,7 +824,7 @@ mod tests {
 
     proptest::proptest! {
         /// DST derives every pair it weighs, so its Engine cell loses nothing; top-k
-        /// loses a share in [0, 1), and none at all when it keeps every edge.
+        /// loses a share in [0, 1) (its derived ops always carry some weight).
         #[test]
         fn weight_outside_derived_bounds(input in valid_arch()) {
             let (arch, k) = input;

@@ -11,7 +11,7 @@ use entrannas_search::searcher::CellDiagnostics;
 use crate::error::{ReportError, io};
 use crate::html::{escape, inline_svg};
 use crate::page::{float, header, kv_table, opt_count, page, percent, points, row};
-use crate::report::{dir_name, thresholds_text};
+use crate::report::{dir_name, outside_clause, thresholds_text};
 use crate::run::{Run, SearchRun, load_run};
 
 /// The file name of the evolution page inside the run directory.
@@ -132,12 +132,7 @@ fn frame_label(r: &EpochRecord, last: usize) -> String {
 /// The thresholds of one cell as a table with bars, and the inputs each node kept.
 fn thresholds_table(title: &str, d: &CellDiagnostics, cell: &CellGenotype) -> String {
     let mut out = format!("<div><h3>{}</h3>\n", escape(title));
-    let outside = d.weight_outside_child.map_or(String::new(), |share| {
-        format!(
-            "; {} of the Engine weight outside the child",
-            percent(share)
-        )
-    });
+    let outside = outside_clause(d.weight_outside_child);
     out.push_str(&format!(
         "<p>{} active connections on {} edges; {} skip_connect, {} parameter-free; op-weight \
          entropy {} nats{outside}.</p>\n",

@@ -86,6 +86,17 @@ pub(crate) fn outside_text(share: Option<f64>) -> String {
     share.map_or("-".into(), percent)
 }
 
+/// `"; 43.00% of the Engine weight outside the child"` to end a cell's summary, empty
+/// when not recorded.
+pub(crate) fn outside_clause(share: Option<f64>) -> String {
+    share.map_or(String::new(), |share| {
+        format!(
+            "; {} of the Engine weight outside the child",
+            percent(share)
+        )
+    })
+}
+
 fn environment_section(environments: &[EnvironmentFile]) -> String {
     if environments.is_empty() {
         return "<p class=\"note\">No <code>environment.json</code> in the run directory (the \
@@ -191,12 +202,7 @@ fn search_report(run: &SearchRun) -> String {
     }
     if let Some(r) = selected {
         let cell = |d: &CellDiagnostics| {
-            let outside = d.weight_outside_child.map_or(String::new(), |share| {
-                format!(
-                    "; {} of the Engine weight outside the child",
-                    percent(share)
-                )
-            });
+            let outside = outside_clause(d.weight_outside_child);
             format!(
                 "{} connections on {} edges, {} skip_connect, {} parameter-free{outside}",
                 d.connections, d.edges, d.skip_connects, d.parameter_free
