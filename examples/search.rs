@@ -41,7 +41,7 @@ fn run(cli: Cli) -> Result<(), ExampleError> {
         &run,
         false,
         &mut progress,
-        &Default::default(),
+        &[Default::default()],
     )?;
     entrannas_report::write_report(run.path())?;
 

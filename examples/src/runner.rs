@@ -153,7 +153,7 @@ pub fn run_trials(
             &run,
             resume,
             &mut observer,
-            &Default::default(),
+            &[Default::default()],
         )?;
         let seconds = outcome.history.iter().map(|r| r.seconds).sum();
         write_report(run.path())?;

@@ -162,53 +162,128 @@ pub trait BackendTask {
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output;
 }
 
+/// A command that runs on several devices of one backend (data-parallel search).
+pub trait DevicesTask {
+    /// What the command returns.
+    type Output;
+    /// Runs on backend `B` and `devices` (at least one); `label` describes them.
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output;
+}
+
 /// Runs `task` on the backend and device of `spec`. A backend not compiled into this
 /// binary is an error naming the Cargo feature that adds it.
 pub fn dispatch<T: BackendTask>(spec: &DeviceSpec, task: T) -> Result<T::Output, CliError> {
-    if !spec.kind.compiled() {
-        return Err(CliError::BackendMissing(spec.kind.name()));
+    struct One<T>(T);
+    impl<T: BackendTask> DevicesTask for One<T> {
+        type Output = T::Output;
+        fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> T::Output {
+            let device = devices
+                .into_iter()
+                .next()
+                .expect("dispatch passes one device");
+            self.0.run::<B>(device, label)
+        }
     }
-    let label = spec.to_string();
+    dispatch_devices(std::slice::from_ref(spec), One(task))
+}
+
+/// Parses a comma-separated list of device specs of one backend, each device once:
+/// `cuda:0,cuda:1`. A CPU backend has a single device.
+pub fn parse_devices(list: &str) -> Result<Vec<DeviceSpec>, CliError> {
+    let specs = list
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<DeviceSpec>, _>>()?;
+    let first = &specs[0];
+    if let Some(other) = specs
+        .iter()
+        .find(|s| (s.kind, s.tch_cuda) != (first.kind, first.tch_cuda))
+    {
+        return Err(CliError::Usage(format!(
+            "devices `{list}` mix backends ({first} and {other}); data-parallel devices must all be of one backend"
+        )));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].contains(spec) {
+            return Err(CliError::Usage(format!(
+                "device {spec} is listed twice in `{list}`; to split batches on one device, give it once and set --shards"
+            )));
+        }
+    }
+    Ok(specs)
+}
+
+/// Runs `task` on the devices of `specs` (one backend, at least one device; see
+/// [`parse_devices`]). A backend not compiled into this binary is an error naming the
+/// Cargo feature that adds it.
+pub fn dispatch_devices<T: DevicesTask>(
+    specs: &[DeviceSpec],
+    task: T,
+) -> Result<T::Output, CliError> {
+    let Some(first) = specs.first() else {
+        return Err(CliError::Usage("no device given".into()));
+    };
+    if !first.kind.compiled() {
+        return Err(CliError::BackendMissing(first.kind.name()));
+    }
+    let label = specs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     #[allow(unused_variables)]
-    let index = spec.index.unwrap_or(0);
-    match spec.kind {
+    let indices: Vec<usize> = specs.iter().map(|s| s.index.unwrap_or(0)).collect();
+    #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "metal"))]
+    let wgpu_devices = || {
+        specs
+            .iter()
+            .map(|s| wgpu_device(s.index))
+            .collect::<Vec<_>>()
+    };
+    match first.kind {
         #[cfg(feature = "flex")]
-        BackendKind::Flex => Ok(
-            task.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default(), &label)
-        ),
+        BackendKind::Flex => Ok(task
+            .run::<burn::backend::Autodiff<burn::backend::Flex>>(vec![Default::default()], &label)),
         #[cfg(feature = "ndarray")]
         BackendKind::Ndarray => Ok(task
             .run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(
-                burn::backend::ndarray::NdArrayDevice::Cpu,
+                vec![burn::backend::ndarray::NdArrayDevice::Cpu],
                 &label,
             )),
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(task
-            .run::<burn::backend::Autodiff<burn::backend::Wgpu>>(wgpu_device(spec.index), &label)),
+        BackendKind::Wgpu => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(wgpu_devices(), &label))
+        }
         #[cfg(feature = "vulkan")]
-        BackendKind::Vulkan => Ok(task.run::<burn::backend::Autodiff<burn::backend::Vulkan>>(
-            wgpu_device(spec.index),
-            &label,
-        )),
+        BackendKind::Vulkan => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Vulkan>>(wgpu_devices(), &label))
+        }
         #[cfg(feature = "metal")]
-        BackendKind::Metal => Ok(task
-            .run::<burn::backend::Autodiff<burn::backend::Metal>>(wgpu_device(spec.index), &label)),
+        BackendKind::Metal => {
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::Metal>>(wgpu_devices(), &label))
+        }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => Ok(task.run::<burn::backend::Autodiff<burn::backend::Cuda>>(
-            burn::backend::cuda::CudaDevice::new(index),
+            indices
+                .iter()
+                .map(|&i| burn::backend::cuda::CudaDevice::new(i))
+                .collect(),
             &label,
         )),
         #[cfg(feature = "tch")]
         BackendKind::Tch => {
-            let device = if spec.tch_cuda {
-                burn::backend::libtorch::LibTorchDevice::Cuda(index)
+            let devices = if first.tch_cuda {
+                indices
+                    .iter()
+                    .map(|&i| burn::backend::libtorch::LibTorchDevice::Cuda(i))
+                    .collect()
             } else {
-                burn::backend::libtorch::LibTorchDevice::Cpu
+                vec![burn::backend::libtorch::LibTorchDevice::Cpu]
             };
-            Ok(task.run::<burn::backend::Autodiff<burn::backend::LibTorch>>(device, &label))
+            Ok(task.run::<burn::backend::Autodiff<burn::backend::LibTorch>>(devices, &label))
         }
         #[allow(unreachable_patterns)]
-        _ => Err(CliError::BackendMissing(spec.kind.name())),
+        _ => Err(CliError::BackendMissing(first.kind.name())),
     }
 }
 

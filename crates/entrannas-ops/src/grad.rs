@@ -61,3 +61,40 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     });
     grads
 }
+
+/// The sum of gradient sets of `module`'s parameters, as data-parallel replicas of one
+/// module (same parameter ids, any devices) computed them: each parameter's gradients
+/// are moved to `device` and added in the order of `parts`, so the sum does not depend
+/// on which replica finished first. A parameter no part has a gradient for has none in
+/// the sum.
+pub fn sum_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    parts: &[GradientsParams],
+    device: &B::Device,
+) -> GradientsParams {
+    struct Sum<'a, B: AutodiffBackend> {
+        parts: &'a [GradientsParams],
+        device: &'a B::Device,
+        sum: GradientsParams,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Sum<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let total = self
+                .parts
+                .iter()
+                .filter_map(|grads| grads.get::<B::InnerBackend, D>(param.id))
+                .map(|grad| grad.to_device(self.device))
+                .reduce(|total, grad| total + grad);
+            if let Some(total) = total {
+                self.sum.register::<B::InnerBackend, D>(param.id, total);
+            }
+        }
+    }
+    let mut sum = Sum::<B> {
+        parts,
+        device,
+        sum: GradientsParams::new(),
+    };
+    module.visit(&mut sum);
+    sum.sum
+}

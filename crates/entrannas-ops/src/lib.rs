@@ -14,15 +14,17 @@ pub mod module;
 pub mod norm;
 pub mod recipes;
 pub mod registry;
+pub mod replica;
 pub mod spec;
 
 pub use error::OpsError;
-pub use grad::clip_global_norm;
+pub use grad::{clip_global_norm, sum_gradients};
 pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
-pub use norm::{BatchNorm2d, PreciseStatistics};
+pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
 pub use registry::{OpRecipe, OpRegistry};
+pub use replica::replicate;
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};
 
 #[cfg(test)]

@@ -236,6 +236,55 @@ impl<B: Backend> PreciseStatistics<B> {
     }
 }
 
+/// The running statistics of every [`BatchNorm2d`] of a module, by parameter id: what a
+/// data-parallel replica brings back from its shard, to be merged into the module the
+/// replicas were made from ([`RunningStatistics::write_weighted_mean`]).
+#[derive(Debug, Clone)]
+pub struct RunningStatistics<B: Backend>(HashMap<ParamId, Tensor<B, 1>>);
+
+impl<B: Backend> RunningStatistics<B> {
+    /// Reads `module`'s statistics, pending updates folded in.
+    pub fn read<M: Module<B>>(module: &M) -> Self {
+        Self(read_running_statistics(module))
+    }
+
+    /// The number of statistics read (two per batch norm).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the module had no batch norm.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets each running statistic of `target` to `sum_i weight_i * part_i` over the
+    /// `(statistics, weight)` pairs of `parts` that hold it (moved to the statistic's
+    /// device, added in the order of `parts`); one no part holds keeps its value.
+    ///
+    /// Replicas that started from the same statistics and each ran one training-mode
+    /// forward of a shard, weighted by shard size over batch size, give the running
+    /// mean the whole batch would have given, and the size-weighted mean of the shards'
+    /// variances (the variance between shards is not in it).
+    pub fn write_weighted_mean<M: Module<B>>(target: M, parts: &[(Self, f64)]) -> M {
+        sync(&target);
+        target.map(&mut WriteStatistics {
+            path: Path::default(),
+            value: |tensor: Tensor<B, 1>, id: ParamId| {
+                let device = tensor.device();
+                parts
+                    .iter()
+                    .filter_map(|(statistics, weight)| {
+                        let part = statistics.0.get(&id)?;
+                        Some(part.clone().to_device(&device).mul_scalar(*weight))
+                    })
+                    .reduce(|sum, part| sum + part)
+                    .unwrap_or(tensor)
+            },
+        })
+    }
+}
+
 /// Folds every pending running-statistic update of `module` (and its clones) in.
 fn sync<B: Backend, M: Module<B>>(module: &M) {
     // `into_record` synchronizes each running state, which clones share.
@@ -356,6 +405,44 @@ mod tests {
             (4.0 - 0.25) / (var + 1e-5f64).sqrt(),
             epsilon = 1e-12
         );
+    }
+
+    #[test]
+    fn replicas_statistics_merge_by_shard_weight() {
+        let device = Default::default();
+        let norm = BatchNorm2d::<Ad>::new(1, false, &device);
+        // Shard a: 1, 2, 3 (mean 2, unbiased var 1); shard b: 10 (one value: mean 10,
+        // var 0 by the `count - 1 >= 1` rule). The whole batch's mean is 4.
+        let shard = |v: Vec<f64>| {
+            let n = v.len();
+            Tensor::<Ad, 4>::from_data(TensorData::new(v, [n, 1, 1, 1]), &device)
+        };
+        let a = crate::replicate(&norm, &device);
+        let b = crate::replicate(&norm, &device);
+        let _ = a.forward(shard(vec![1.0, 2.0, 3.0]));
+        let _ = b.forward(shard(vec![10.0]));
+        let parts = [
+            (RunningStatistics::read(&a), 0.75),
+            (RunningStatistics::read(&b), 0.25),
+        ];
+        assert_eq!(parts[0].0.len(), 2);
+        let merged = RunningStatistics::write_weighted_mean(norm.clone(), &parts);
+        // 0.9 x 0 + 0.1 x (0.75 x 2 + 0.25 x 10): the whole batch's running mean.
+        assert_relative_eq!(
+            values(merged.running_mean.value_sync())[0],
+            0.1 * 4.0,
+            epsilon = 1e-12
+        );
+        // 0.9 x 1 + 0.1 x (0.75 x 1 + 0.25 x 0): the shards' variances, size-weighted.
+        assert_relative_eq!(
+            values(merged.running_var.value_sync())[0],
+            0.9 + 0.1 * 0.75,
+            epsilon = 1e-12
+        );
+        // A module the parts know nothing of keeps its statistics.
+        let other = BatchNorm2d::<Ad>::new(1, false, &device);
+        let kept = RunningStatistics::write_weighted_mean(other, &parts);
+        assert_eq!(values(kept.running_mean.value_sync()), vec![0.0]);
     }
 
     #[test]

@@ -127,6 +127,16 @@ pub struct SearchConfig {
     /// noise. 0 skips the measurement.
     #[config(default = 40)]
     pub child_bn_batches: usize,
+    /// Data parallelism: each batch is split into this many shards, as equal as
+    /// possible, and each shard runs forward and backward on its own replica of the
+    /// super-net (shard `s` on device `s mod devices`); the gradients are summed
+    /// weighted by shard size, so a weight or architecture step equals the whole
+    /// batch's except for batch norm, which normalizes each shard by its own
+    /// statistics (as PyTorch's `DataParallel`). The results depend on the shards, not
+    /// on the devices: a search with 2 shards gives the same history on 1 device as on
+    /// 2. 1: no splitting.
+    #[config(default = 1)]
+    pub shards: usize,
 }
 
 /// A named starting configuration; `--config` files and flags override it.
@@ -307,6 +317,12 @@ impl SearchConfig {
             return bad(format!(
                 "val portion must be positive with train + val portions at most 1, got {} + {v}",
                 self.train_portion
+            ));
+        }
+        if self.shards == 0 || self.shards > self.batch_size {
+            return bad(format!(
+                "shards must be between 1 and the batch size {}, got {}",
+                self.batch_size, self.shards
             ));
         }
         if self.bottleneck == Some(0) {

@@ -5,6 +5,7 @@ pub mod config;
 mod error;
 #[cfg(test)]
 mod isolated;
+pub mod parallel;
 pub mod run;
 pub mod searcher;
 pub mod space;

@@ -585,6 +585,7 @@ impl RunsOutcome {
 /// `runs.json` apply, finished searches are read back, an interrupted one continues
 /// from its checkpoint and the missing ones run. A stop requested by the observer
 /// ends with [`SearchError::Stopped`] naming the parent, to resume as a whole.
+/// `devices` as for [`run_search`].
 pub fn run_searches<B: AutodiffBackend>(
     config: &SearchConfig,
     runs: usize,
@@ -592,7 +593,7 @@ pub fn run_searches<B: AutodiffBackend>(
     parent: &RunDir,
     resume: bool,
     observer: &mut dyn SearchObserver,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<RunsOutcome, SearchError> {
     let (config, plan) = if resume {
         (parent.config()?, parent.runs_plan()?)
@@ -625,7 +626,7 @@ pub fn run_searches<B: AutodiffBackend>(
             RunDir::create(&path, false)?
         };
         let config = config.clone().with_seed(seed);
-        let outcome = match run_search::<B>(&config, data, &run, started, observer, device) {
+        let outcome = match run_search::<B>(&config, data, &run, started, observer, devices) {
             Err(SearchError::Stopped { epochs_done, .. }) => {
                 return Err(SearchError::Stopped {
                     run: parent.path().to_path_buf(),
@@ -693,20 +694,27 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 
 /// Runs (or, with `resume`, continues) a search in `run`, writing every file after
 /// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
+/// The first of `devices` holds the super-net, the architecture parameters and the
+/// optimizers; the shards of data-parallel steps (`config.shards > 1`) run on all of
+/// them ([`Searcher::set_devices`]). One device is the usual case.
 pub fn run_search<B: AutodiffBackend>(
     config: &SearchConfig,
     data: &OpenedDataset,
     run: &RunDir,
     resume: bool,
     observer: &mut dyn SearchObserver,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<SearchOutcome, SearchError> {
     let config = if resume {
         run.config()?
     } else {
         config.clone()
     };
+    let device = devices
+        .first()
+        .ok_or_else(|| SearchError::Config("no device given".into()))?;
     let mut searcher = Searcher::<B>::new(config.clone(), &data.info, device)?;
+    searcher.set_devices(devices)?;
     let (start, mut history) = if resume && run.latest_checkpoint()?.is_some() {
         let done = run.load_checkpoint(&mut searcher)?;
         (done, run.history(done)?)
@@ -835,9 +843,15 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let run = RunDir::create(dir.path().join("run"), false).unwrap();
             let config = tiny(Method::Entran).with_child_bn_batches(batches);
-            let outcome =
-                run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default())
-                    .unwrap();
+            let outcome = run_search::<B>(
+                &config,
+                &data(),
+                &run,
+                false,
+                &mut (),
+                &[Default::default()],
+            )
+            .unwrap();
             let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
             // Every float of the checkpointed net: weights and batch-norm running
             // statistics, in module order (parameter ids are random, so not the bytes).
@@ -913,6 +927,82 @@ mod tests {
     }
 
     #[test]
+    fn a_sharded_search_depends_on_its_shards_not_on_its_devices() {
+        let _turn = seeded();
+        let search = |config: &SearchConfig, devices: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let run = RunDir::create(dir.path().join("run"), false).unwrap();
+            let devices = vec![Default::default(); devices];
+            let mut history = run_search::<B>(config, &data(), &run, false, &mut (), &devices)
+                .unwrap()
+                .history;
+            for r in &mut history {
+                (r.seconds, r.images_per_second) = (0.0, 0.0);
+            }
+            history
+        };
+        for method in [Method::Entran, Method::Dst] {
+            // A batch of 7 splits 3 + 2 + 2: uneven shards weigh by their size.
+            let sharded = tiny(method).with_batch_size(7).with_shards(3);
+            let on_one = search(&sharded, 1);
+            let on_three = search(&sharded, 3);
+            assert_eq!(
+                on_one, on_three,
+                "{method}: the device count changed the search"
+            );
+            // The sharded path really ran: batch norm over 2-3 images instead of 7
+            // gives other losses, though the same kind of search.
+            let whole = search(&tiny(method).with_batch_size(7), 1);
+            assert_ne!(on_one[0].train_loss, whole[0].train_loss, "{method}");
+            assert_ne!(
+                on_one.last().unwrap().arch,
+                whole.last().unwrap().arch,
+                "{method}"
+            );
+            for r in &on_one {
+                assert!(
+                    r.train_loss.is_finite() && r.arch_loss.is_finite(),
+                    "{method}"
+                );
+            }
+            // The architecture went on moving from epoch to epoch.
+            assert_ne!(on_one[0].arch, on_one.last().unwrap().arch, "{method}");
+        }
+    }
+
+    #[test]
+    fn shards_must_fit_the_batch_and_the_devices() {
+        let _turn = seeded();
+        for (shards, batch) in [(0, 8), (9, 8)] {
+            let err = tiny(Method::Entran)
+                .with_batch_size(batch)
+                .with_shards(shards)
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("shards"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let devices = vec![Default::default(); 3];
+        let err = run_search::<B>(
+            &tiny(Method::Entran).with_shards(2),
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &devices,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("3 devices but 2 shard(s)"), "{err}");
+        let err = run_search::<B>(&tiny(Method::Entran), &data(), &run, false, &mut (), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no device"), "{err}");
+    }
+
+    #[test]
     fn selection_compares_recalibrated_accuracies_only_when_every_epoch_has_one() {
         let _turn = seeded();
         let dir = tempfile::tempdir().unwrap();
@@ -923,7 +1013,7 @@ mod tests {
             &run,
             false,
             &mut (),
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
         let mut history = outcome.history;
@@ -955,9 +1045,15 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let run = RunDir::create(dir.path().join("run"), false).unwrap();
             let config = tiny(method).with_epochs(2);
-            let outcome =
-                run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default())
-                    .unwrap();
+            let outcome = run_search::<B>(
+                &config,
+                &data(),
+                &run,
+                false,
+                &mut (),
+                &[Default::default()],
+            )
+            .unwrap();
             assert_eq!(outcome.history.len(), 2, "{method}");
             for file in [
                 "config.json",
@@ -1030,8 +1126,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let config = tiny(Method::Entran).with_epochs(1).with_arch_lr(0.0);
-        let outcome =
-            run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default()).unwrap();
+        let outcome = run_search::<B>(
+            &config,
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap();
         let r = &outcome.history[0];
         assert_eq!(
             (r.derivation_changes, r.derivation_stable_steps),
@@ -1063,7 +1166,7 @@ mod tests {
             &straight,
             false,
             &mut (),
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
 
@@ -1080,7 +1183,7 @@ mod tests {
             &interrupted,
             false,
             &mut StopAfterOne,
-            &Default::default(),
+            &[Default::default()],
         );
         assert!(matches!(
             stopped,
@@ -1092,7 +1195,7 @@ mod tests {
             &RunDir::open(interrupted.path()).unwrap(),
             true,
             &mut (),
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
 
@@ -1166,7 +1269,7 @@ mod tests {
             &parent,
             false,
             &mut observer,
-            &Default::default(),
+            &[Default::default()],
         );
         match stopped {
             Err(SearchError::Stopped { run, epochs_done }) => {
@@ -1190,7 +1293,7 @@ mod tests {
             &parent,
             true,
             &mut observer,
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
         assert_eq!(observer.seen, 3);
@@ -1253,7 +1356,7 @@ mod tests {
             &parent,
             false,
             &mut (),
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap_err();
         assert!(err.to_string().contains("at least 1"), "{err}");
@@ -1271,7 +1374,7 @@ mod tests {
             &run,
             false,
             &mut StopAfter::new(1),
-            &Default::default(),
+            &[Default::default()],
         );
         assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
         // The state a kill leaves after `checkpoint` was moved aside and while the
@@ -1297,7 +1400,7 @@ mod tests {
             &RunDir::open(run.path()).unwrap(),
             true,
             &mut observer,
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
         assert_eq!(observer.seen, 1, "only the second epoch runs again");
@@ -1327,9 +1430,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let config = tiny(Method::Entran).with_epochs(1);
-        run_search::<B>(&config, &data(), &run, false, &mut (), &Default::default()).unwrap();
+        run_search::<B>(
+            &config,
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap();
         std::fs::write(run.path().join("checkpoint/net.mpk"), b"garbage").unwrap();
-        let err = run_search::<B>(&config, &data(), &run, true, &mut (), &Default::default())
+        let err = run_search::<B>(&config, &data(), &run, true, &mut (), &[Default::default()])
             .expect_err("corrupt checkpoint must fail")
             .to_string();
         assert!(err.contains("net.mpk"), "{err}");

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::config::SearchConfig;
+use crate::parallel::{StepTarget, parallel_step};
 use crate::space::Method;
 use crate::supernet::{Architecture, CellArchitecture, SuperNet};
 
@@ -193,6 +194,8 @@ pub struct Searcher<B: AutodiffBackend> {
     /// The architecture optimizer (Adam).
     pub arch_optimizer: ArchOptimizer<B>,
     device: B::Device,
+    /// Where the shards of a data-parallel step run (shard `s` on `devices[s mod n]`).
+    devices: Vec<B::Device>,
 }
 
 fn weight_optimizer<B: AutodiffBackend>(config: &SearchConfig) -> WeightOptimizer<B> {
@@ -258,7 +261,33 @@ impl<B: AutodiffBackend> Searcher<B> {
             net,
             arch,
             device: device.clone(),
+            devices: vec![device.clone()],
         })
+    }
+
+    /// Places the shards of data-parallel steps ([`SearchConfig::shards`]) on
+    /// `devices`, shard `s` on `devices[s mod devices.len()]`; the super-net, the
+    /// architecture parameters and the optimizers stay on the device the searcher was
+    /// made on. More devices than shards, or none, is a configuration error.
+    pub fn set_devices(&mut self, devices: &[B::Device]) -> Result<(), SearchError> {
+        if devices.is_empty() {
+            return Err(SearchError::Config("no device given".into()));
+        }
+        if devices.len() > self.config.shards {
+            return Err(SearchError::Config(format!(
+                "{} devices but {} shard(s): every device needs at least one shard (set shards to {} or more)",
+                devices.len(),
+                self.config.shards,
+                devices.len()
+            )));
+        }
+        self.devices = devices.to_vec();
+        Ok(())
+    }
+
+    /// The devices shards run on.
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
     }
 
     /// The candidate op names (coefficient columns).
@@ -307,23 +336,7 @@ impl<B: AutodiffBackend> Searcher<B> {
         tau: f64,
         detach: bool,
     ) -> Result<Architecture<B>, SearchError> {
-        let dst = self.config.method == Method::Dst;
-        let relaxation = self.config.method.relaxation();
-        let cell = |cell: CellType, plan: &CellPlan| -> Result<CellArchitecture<B>, SearchError> {
-            let mut coefficients = self.arch.coefficients(cell, relaxation, tau)?;
-            if detach {
-                coefficients = coefficients.detach();
-            }
-            Ok(CellArchitecture {
-                coefficients,
-                plan: plan.clone(),
-                active: dst.then(|| plan.clone()),
-            })
-        };
-        Ok(Architecture {
-            normal: cell(CellType::Normal, &derivation.normal)?,
-            reduce: cell(CellType::Reduce, &derivation.reduce)?,
-        })
+        architecture(&self.arch, self.config.method, derivation, tau, detach)
     }
 
     /// Runs epoch `epoch` over `train` (weights) and `val` (architecture) and evaluates
@@ -483,20 +496,14 @@ impl<B: AutodiffBackend> Searcher<B> {
         tau: f64,
         lr: f64,
     ) -> Result<StepOutput<B>, SearchError> {
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        if self.config.shards > 1 {
+            return self.step_parallel(derivation, val, train, tau, lr);
+        }
         let (method, lambda) = (self.config.method, self.config.lambda);
         let (arch_lr, grad_clip) = (self.config.arch_lr, self.config.grad_clip);
 
         // Architecture step on a val batch.
-        let arch = self.architecture(derivation, tau, false)?;
-        let logits = self.net.forward(val.images.clone(), &arch);
-        let mut loss = loss_fn.forward(logits, val.targets.clone());
-        if let Some(reg) = (method == Method::Dst)
-            .then(|| self.arch.sparsity_regularizer(lambda))
-            .flatten()
-        {
-            loss = loss + reg;
-        }
+        let loss = architecture_loss(&self.net, &self.arch, method, lambda, derivation, tau, val)?;
         let arch_loss = loss.clone().detach().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
         self.arch = self.arch_optimizer.step(arch_lr, self.arch.clone(), grads);
@@ -510,11 +517,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         }
 
         // Weight step on a train batch, architecture fixed.
-        let arch = self.architecture(derivation, tau, true)?;
-        let logits = self.net.forward(train.images.clone(), &arch);
-        let loss = loss_fn.forward(logits.clone(), train.targets.clone());
+        let (loss, correct) = weight_loss(&self.net, &self.arch, method, derivation, tau, train)?;
         let weight_loss = loss.clone().detach().inner();
-        let correct = count_correct(logits.detach().inner(), train.targets.clone().inner());
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         let grads = clip_global_norm(&self.net, grads, grad_clip);
         self.net = self.weight_optimizer.step(lr, self.net.clone(), grads);
@@ -522,6 +526,66 @@ impl<B: AutodiffBackend> Searcher<B> {
             arch_loss,
             loss: weight_loss,
             correct,
+        })
+    }
+
+    /// [`Searcher::step`] with each batch split into `config.shards` shards, run in
+    /// parallel on replicas ([`crate::parallel`]); the optimizers step once, on the
+    /// summed gradients, on the searcher's device.
+    fn step_parallel(
+        &mut self,
+        derivation: &mut Derivation,
+        val: &ImageBatch<B>,
+        train: &ImageBatch<B>,
+        tau: f64,
+        lr: f64,
+    ) -> Result<StepOutput<B>, SearchError> {
+        let (method, lambda, shards) = (self.config.method, self.config.lambda, self.config.shards);
+        let (arch_lr, grad_clip) = (self.config.arch_lr, self.config.grad_clip);
+
+        // Architecture step on the val batch's shards.
+        let current: &Derivation = derivation;
+        let step = parallel_step(
+            self.net.clone(),
+            &self.arch,
+            val,
+            shards,
+            &self.devices,
+            StepTarget::Architecture,
+            |net, arch, shard| {
+                let loss = architecture_loss(net, arch, method, lambda, current, tau, shard)?;
+                Ok((loss, None))
+            },
+        )?;
+        self.net = step.net;
+        let arch_loss = step.loss;
+        self.arch = self
+            .arch_optimizer
+            .step(arch_lr, self.arch.clone(), step.grads);
+        if self.forward_follows_derivation() {
+            *derivation = self.derive(tau)?;
+        }
+
+        // Weight step on the train batch's shards, architecture fixed.
+        let current: &Derivation = derivation;
+        let step = parallel_step(
+            self.net.clone(),
+            &self.arch,
+            train,
+            shards,
+            &self.devices,
+            StepTarget::Weights,
+            |net, arch, shard| {
+                let (loss, correct) = weight_loss(net, arch, method, current, tau, shard)?;
+                Ok((loss, Some(correct)))
+            },
+        )?;
+        let grads = clip_global_norm(&step.net, step.grads, grad_clip);
+        self.net = self.weight_optimizer.step(lr, step.net, grads);
+        Ok(StepOutput {
+            arch_loss,
+            loss: step.loss,
+            correct: step.correct,
         })
     }
 
@@ -651,6 +715,82 @@ impl<B: AutodiffBackend> Searcher<B> {
 }
 
 /// `arch` on the backend without autodiff, for evaluation.
+/// The architecture a forward pass runs: `arch`'s coefficients at temperature `tau`
+/// (detached for a weight step) with `derivation`'s plans.
+fn architecture<B: AutodiffBackend>(
+    arch: &ArchParams<B>,
+    method: Method,
+    derivation: &Derivation,
+    tau: f64,
+    detach: bool,
+) -> Result<Architecture<B>, SearchError> {
+    let dst = method == Method::Dst;
+    let relaxation = method.relaxation();
+    let cell = |cell: CellType, plan: &CellPlan| -> Result<CellArchitecture<B>, SearchError> {
+        let mut coefficients = arch.coefficients(cell, relaxation, tau)?;
+        if detach {
+            coefficients = coefficients.detach();
+        }
+        Ok(CellArchitecture {
+            coefficients,
+            plan: plan.clone(),
+            active: dst.then(|| plan.clone()),
+        })
+    };
+    Ok(Architecture {
+        normal: cell(CellType::Normal, &derivation.normal)?,
+        reduce: cell(CellType::Reduce, &derivation.reduce)?,
+    })
+}
+
+/// The architecture step's loss on `batch`: cross-entropy of the super-net through
+/// `derivation` with `arch`'s coefficients at `tau` (gradients reach `arch`), plus
+/// DST's sparsity regularizer.
+pub(crate) fn architecture_loss<B: AutodiffBackend>(
+    net: &SuperNet<B>,
+    arch: &ArchParams<B>,
+    method: Method,
+    lambda: f64,
+    derivation: &Derivation,
+    tau: f64,
+    batch: &ImageBatch<B>,
+) -> Result<Tensor<B, 1>, SearchError> {
+    let architecture = architecture(arch, method, derivation, tau, false)?;
+    let logits = net.forward(batch.images.clone(), &architecture);
+    let mut loss = CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, batch.targets.clone());
+    if let Some(reg) = (method == Method::Dst)
+        .then(|| arch.sparsity_regularizer(lambda))
+        .flatten()
+    {
+        loss = loss + reg;
+    }
+    Ok(loss)
+}
+
+/// The weight step's loss on `batch`, the architecture fixed (coefficients detached),
+/// and the number of correct predictions.
+pub(crate) fn weight_loss<B: AutodiffBackend>(
+    net: &SuperNet<B>,
+    arch: &ArchParams<B>,
+    method: Method,
+    derivation: &Derivation,
+    tau: f64,
+    batch: &ImageBatch<B>,
+) -> Result<(Tensor<B, 1>, Tensor<B::InnerBackend, 1>), SearchError> {
+    let architecture = architecture(arch, method, derivation, tau, true)?;
+    let logits = net.forward(batch.images.clone(), &architecture);
+    let correct = count_correct(
+        logits.clone().detach().inner(),
+        batch.targets.clone().inner(),
+    );
+    let loss = CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, batch.targets.clone());
+    Ok((loss, correct))
+}
+
 fn inner_architecture<B: AutodiffBackend>(arch: &Architecture<B>) -> Architecture<B::InnerBackend> {
     let inner = |a: &CellArchitecture<B>| CellArchitecture {
         coefficients: a.coefficients.clone().inner(),

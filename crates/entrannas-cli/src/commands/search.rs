@@ -12,7 +12,7 @@ use entrannas_search::{
 };
 use serde::Serialize;
 
-use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::backend::{DeviceSpec, DevicesTask, dispatch_devices, parse_devices};
 use crate::error::CliError;
 use crate::progress::{EpochBar, SearchProgress};
 
@@ -43,9 +43,18 @@ pub struct SearchArgs {
     /// accuracy of the selected epoch), with `summary.json` and `summary.csv`.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch,
+    /// tch:cuda[:N]; several GPUs of one backend as a list (`cuda:0,cuda:1`) for a
+    /// data-parallel search, one shard of every batch per device unless --shards says
+    /// otherwise.
     #[arg(long)]
     pub device: Option<String>,
+    /// Split every batch into N shards, each run forward and backward on its own
+    /// replica of the super-net (shard s on device s mod devices), gradients summed
+    /// (default: 1, or the number of devices listed). Batch norm normalizes each shard
+    /// by its own statistics, so results depend on N, not on the devices.
+    #[arg(long)]
+    pub shards: Option<usize>,
     /// `entran`, `dst` or `darts`.
     #[arg(long)]
     pub method: Option<String>,
@@ -155,6 +164,7 @@ impl SearchArgs {
             self.steps_per_epoch.is_some(),
             self.eval_limit.is_some(),
             self.child_bn_batches.is_some(),
+            self.shards.is_some(),
             self.out.is_some(),
             self.force,
             self.runs.is_some(),
@@ -221,7 +231,8 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         seed,
         dataset,
         train_portion,
-        child_bn_batches
+        child_bn_batches,
+        shards
     );
     macro_rules! set_option {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
@@ -302,10 +313,10 @@ struct SearchTask {
     runs: Option<usize>,
 }
 
-impl BackendTask for SearchTask {
+impl DevicesTask for SearchTask {
     type Output = Result<(), CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output {
         let env = Environment {
             entrannas: env!("CARGO_PKG_VERSION"),
             burn: "0.21.0",
@@ -326,8 +337,13 @@ impl BackendTask for SearchTask {
             &serde_json::to_string_pretty(&env).expect("environment serialises"),
         )?;
         let c = &self.config;
+        let shards = if c.shards > 1 {
+            format!(" in {} data-parallel shards", c.shards)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "search: {} (C = {}, {} cells, {} epochs, batch {}) on {} ({} train images, {} classes) on {label}; run directory {}",
+            "search: {} (C = {}, {} cells, {} epochs, batch {}{shards}) on {} ({} train images, {} classes) on {label}; run directory {}",
             c.method,
             c.channels,
             c.layers,
@@ -340,7 +356,7 @@ impl BackendTask for SearchTask {
         );
         let mut progress = SearchProgress(EpochBar::new());
         if let Some(runs) = self.runs {
-            return self.run_several::<B>(runs, &mut progress, &device);
+            return self.run_several::<B>(runs, &mut progress, &devices);
         }
         let outcome = run_search::<B>(
             &self.config,
@@ -348,7 +364,7 @@ impl BackendTask for SearchTask {
             &self.run,
             self.resume,
             &mut progress,
-            &device,
+            &devices,
         )?;
         let best = &outcome.history[outcome.selection.epoch];
         let selection = &outcome.selection;
@@ -382,7 +398,7 @@ impl SearchTask {
         self,
         runs: usize,
         progress: &mut SearchProgress,
-        device: &B::Device,
+        devices: &[B::Device],
     ) -> Result<(), CliError> {
         let outcome = run_searches::<B>(
             &self.config,
@@ -391,7 +407,7 @@ impl SearchTask {
             &self.run,
             self.resume,
             progress,
-            device,
+            devices,
         )?;
         let mut best_reports = Vec::new();
         for (i, r) in outcome.summary.runs.iter().enumerate() {
@@ -441,10 +457,10 @@ fn print_results(run: &Path, reports: &[PathBuf], summary: Option<&[&str]>) {
 
 /// Runs `entrannas search`.
 pub fn run(args: SearchArgs) -> Result<(), CliError> {
-    let device: DeviceSpec = args
-        .device
-        .as_deref()
-        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    let devices = match args.device.as_deref() {
+        Some(list) => parse_devices(list)?,
+        None => vec![DeviceSpec::default()],
+    };
     let (config, run, resume, runs) = match &args.resume {
         Some(dir) if args.overrides_config() => {
             return Err(CliError::Usage(format!(
@@ -462,7 +478,11 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
             (run.config()?, run, true, runs)
         }
         None => {
-            let config = build_config(&args)?;
+            let mut config = build_config(&args)?;
+            if args.shards.is_none() && devices.len() > 1 {
+                config.shards = devices.len();
+                config.validate()?;
+            }
             if args.runs == Some(0) {
                 return Err(CliError::Usage("--runs must be at least 1".into()));
             }
@@ -474,8 +494,8 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         }
     };
     let data = open_dataset(&config)?;
-    dispatch(
-        &device,
+    dispatch_devices(
+        &devices,
         SearchTask {
             config,
             data,
