@@ -353,6 +353,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn device_lists_parse_one_backend_each_device_once() {
+        let specs = parse_devices("cuda:0,cuda:1").unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(
+            (specs[1].kind, specs[1].index),
+            (BackendKind::Cuda, Some(1))
+        );
+        assert_eq!(parse_devices("flex").unwrap(), vec![DeviceSpec::default()]);
+        let err = |list: &str| parse_devices(list).unwrap_err().to_string();
+        assert!(err("cuda:0,vulkan:1").contains("mix backends"));
+        assert!(err("tch:cuda:0,tch").contains("mix backends"));
+        assert!(err("cuda:1,cuda:1").contains("listed twice"));
+        assert!(err("cuda:0,").contains("invalid device"));
+    }
+
     /// Gradients of `ln(x)` and of `1 / x` (both `1 / x` and `-1 / x^2` involve a
     /// reciprocal), as float32, for `n` positive values.
     struct ReciprocalGradients(usize);

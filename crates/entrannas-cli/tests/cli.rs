@@ -513,3 +513,62 @@ fn the_search_ends_by_saying_where_its_files_are() {
         );
     }
 }
+
+#[test]
+fn a_sharded_search_records_its_shards_and_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let out = search_into(&straight, &["--shards", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("batch 8 in 3 data-parallel shards"),
+        "{}",
+        stderr(&out)
+    );
+    let config = std::fs::read_to_string(straight.join("config.json")).unwrap();
+    assert!(config.contains("\"shards\": 3"), "{config}");
+
+    let killed = dir.path().join("killed");
+    let mut args = vec!["search", "--out", killed.to_str().unwrap(), "--shards", "3"];
+    args.extend(TINY_SEARCH);
+    kill_when(&args, |line| line.starts_with("epoch 2 step 10/12"));
+    let out = entrannas(&["search", "--resume", killed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_search(&straight, &killed);
+
+    // The shards belong to the run's configuration.
+    let out = entrannas(&[
+        "search",
+        "--resume",
+        killed.to_str().unwrap(),
+        "--shards",
+        "2",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("config.json"), "{}", stderr(&out));
+}
+
+#[test]
+fn device_lists_name_what_is_wrong_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (devices, expected) in [
+        ("flex,flex", "listed twice"),
+        ("flex,ndarray", "mix backends"),
+        ("flex,gpu", "invalid device `gpu`"),
+    ] {
+        let out = search_into(&dir.path().join("run"), &["--device", devices]);
+        assert_eq!(out.status.code(), Some(2), "{devices}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{devices}: {}",
+            stderr(&out)
+        );
+    }
+    let out = search_into(&dir.path().join("run"), &["--shards", "9"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("shards must be between 1 and the batch size 8, got 9"),
+        "{}",
+        stderr(&out)
+    );
+}
