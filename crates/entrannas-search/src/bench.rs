@@ -101,6 +101,7 @@ impl Rung {
             .with_batch_size(batch)
             .with_seed(bench.seed)
             .with_stem(bench.stem)
+            .with_shards(bench.shards)
             .with_engine(EnginePlacement::First);
         let bottleneck = Some(bench.bottleneck);
         match self {
@@ -192,6 +193,14 @@ pub struct BenchConfig {
     pub rungs: Vec<Rung>,
     /// Seed of the initialisation and of the random data.
     pub seed: u64,
+    /// Data-parallel shards of every batch ([`SearchConfig::shards`]), spread over the
+    /// devices [`run_ladder`] is given (1).
+    #[serde(default = "one")]
+    pub shards: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for BenchConfig {
@@ -214,6 +223,7 @@ impl Default for BenchConfig {
             sparse_alpha_std: 1.0,
             rungs: Rung::ALL.to_vec(),
             seed: 2,
+            shards: 1,
         }
     }
 }
@@ -233,6 +243,9 @@ impl BenchConfig {
         }
         if self.image.contains(&0) || self.classes == 0 {
             return bad("bench image shape and class count must be at least 1");
+        }
+        if self.shards == 0 {
+            return bad("bench shards must be at least 1");
         }
         Ok(())
     }
@@ -435,7 +448,8 @@ pub struct BenchRow {
     /// cells as they ran ([`count_op_evaluations`]): both forward passes, the
     /// architecture step's with the previous derivation and the weight step's with the
     /// refreshed one; a shared `(source, op)` output counts once; preprocessing,
-    /// bottleneck and backward passes are not counted.
+    /// bottleneck and backward passes are not counted. `None` with data-parallel
+    /// shards, whose forward passes run in threads the count does not see.
     pub op_evaluations: Option<usize>,
     /// Peak memory of the rung, if the probe measures it.
     pub peak_memory: Option<MemoryReading>,
@@ -529,9 +543,12 @@ fn run_rung<B: AutodiffBackend>(
     rung: Rung,
     bench: &BenchConfig,
     batch: usize,
-    device: &B::Device,
+    devices: &[B::Device],
     memory: &mut dyn MemoryProbe,
 ) -> Result<BenchRow, SearchError> {
+    let device = devices
+        .first()
+        .ok_or_else(|| SearchError::Config("no device given".into()))?;
     // Earlier rungs' buffers go back to the device first, so that a memory pool's
     // figure is this rung's own.
     B::memory_cleanup(device);
@@ -542,6 +559,7 @@ fn run_rung<B: AutodiffBackend>(
     let classes = (0..bench.classes).map(|c| format!("class {c}")).collect();
     let info = DatasetInfo::new(DatasetKind::Cifar10, bench.image, classes);
     let mut searcher = Searcher::<B>::new(config, &info, device)?;
+    searcher.set_devices(devices)?;
     let (val, train) = random_batches::<B>(bench, batch, device);
     let params = searcher.net.num_params() as u64;
     memory.sample();
@@ -584,7 +602,8 @@ fn run_rung<B: AutodiffBackend>(
         params: Some(params),
         connections_normal: Some(stats.normal.connections),
         connections_reduce: Some(stats.reduce.connections),
-        op_evaluations: Some(evaluations),
+        // Counted per thread: the shards' worker threads are not seen from here.
+        op_evaluations: (bench.shards == 1).then_some(evaluations),
         peak_memory: memory.peak(),
         final_loss: Some(final_loss),
         ..BenchRow::failed(rung, batch, bench.steps, String::new())
@@ -627,14 +646,15 @@ pub fn fill_ratios(rows: &mut [BenchRow]) {
 }
 
 /// Runs the ladder: every rung of `bench.rungs` at every batch size, in that order,
-/// on `device`, with `memory` measuring each run's peak. `on_row` sees each row as it
+/// on the first of `devices` (the shards of `bench.shards > 1` on all of them), with
+/// `memory` measuring each run's peak. `on_row` sees each row as it
 /// is measured (ratios are filled only in the returned rows).
 ///
 /// A rung that fails (an error, or a panic such as a device running out of memory)
 /// becomes a row with [`BenchRow::error`] set; the ladder goes on.
 pub fn run_ladder<B: AutodiffBackend>(
     bench: &BenchConfig,
-    device: &B::Device,
+    devices: &[B::Device],
     memory: &mut dyn MemoryProbe,
     on_row: &mut dyn FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>, SearchError> {
@@ -643,7 +663,7 @@ pub fn run_ladder<B: AutodiffBackend>(
     for &batch in &bench.batch_sizes {
         for &rung in &bench.rungs {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_rung::<B>(rung, bench, batch, device, &mut *memory)
+                run_rung::<B>(rung, bench, batch, devices, &mut *memory)
             }));
             let row = match outcome {
                 Ok(Ok(row)) => row,
@@ -892,7 +912,7 @@ mod tests {
         let mut seen = 0;
         let rows = run_ladder::<B>(
             &bench,
-            &Default::default(),
+            &[Default::default()],
             &mut ProcessPeakRss::new(),
             &mut |_| seen += 1,
         )
@@ -972,6 +992,42 @@ mod tests {
         }
         println!("{text}");
 
+        // Sharded over two (CPU) devices: every rung runs, the batch of 4 split 2 + 2.
+        let sharded = BenchConfig {
+            shards: 2,
+            rungs: vec![Rung::Darts, Rung::DstDense],
+            ..bench.clone()
+        };
+        let rows = run_ladder::<B>(
+            &sharded,
+            &[Default::default(), Default::default()],
+            &mut NoMemoryProbe,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            assert_eq!(row.error, None, "{:?}", row.rung);
+            assert!(row.final_loss.is_some_and(f64::is_finite), "{:?}", row.rung);
+            assert_eq!(row.op_evaluations, None, "{:?}", row.rung);
+        }
+        // More devices than shards is an error of every rung, reported as such.
+        let rows = run_ladder::<B>(
+            &BenchConfig {
+                shards: 1,
+                ..sharded
+            },
+            &[Default::default(), Default::default()],
+            &mut NoMemoryProbe,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(rows.iter().all(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.contains("2 devices but 1 shard"))
+        }));
+
         // A ladder whose super-net cannot be built reports failed rows.
         let broken = BenchConfig {
             layers: 2,
@@ -980,7 +1036,7 @@ mod tests {
         };
         let rows = run_ladder::<B>(
             &broken,
-            &Default::default(),
+            &[Default::default()],
             &mut NoMemoryProbe,
             &mut |_| {},
         )

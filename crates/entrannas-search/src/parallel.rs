@@ -216,29 +216,63 @@ mod tests {
         visitor.1
     }
 
-    #[test]
-    fn sharded_gradients_are_the_size_weighted_sum_of_each_shards_own() {
+    /// Images in the batch of [`batch`].
+    const N: usize = 5;
+
+    /// A deterministic batch of [`N`] 3x8x8 images in 3 classes.
+    fn batch() -> ImageBatch<B> {
+        let pixels: Vec<f64> = (0..N * 3 * 64).map(|i| (i as f64 * 0.37).sin()).collect();
+        ImageBatch::<B> {
+            images: Tensor::from_data(TensorData::new(pixels, [N, 3, 8, 8]), &Default::default()),
+            targets: Tensor::<B, 1, Int>::from_data(
+                TensorData::new(vec![0i64, 2, 1, 1, 0], [N]),
+                &Default::default(),
+            ),
+        }
+    }
+
+    /// A small searcher for [`batch`]'s images.
+    fn searcher(method: Method) -> Searcher<B> {
         let info = DatasetInfo::new(
             DatasetKind::Cifar10,
             [3, 8, 8],
             vec!["a".into(), "b".into(), "c".into()],
         );
-        let n = 5;
-        let pixels: Vec<f64> = (0..n * 3 * 64).map(|i| (i as f64 * 0.37).sin()).collect();
-        let batch = ImageBatch::<B> {
-            images: Tensor::from_data(TensorData::new(pixels, [n, 3, 8, 8]), &Default::default()),
-            targets: Tensor::<B, 1, Int>::from_data(
-                TensorData::new(vec![0i64, 2, 1, 1, 0], [n]),
-                &Default::default(),
-            ),
-        };
+        let config = SearchConfig::new()
+            .with_method(method)
+            .with_channels(4)
+            .with_layers(3)
+            .with_batch_size(N);
+        Searcher::<B>::new(config, &info, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn frozen_weights_change_no_architecture_gradient() {
+        // The architecture step runs the super-net with its weights frozen, so that
+        // the backward pass skips their gradients; alpha/beta's must not change.
         for method in [Method::Entran, Method::Dst] {
-            let config = SearchConfig::new()
-                .with_method(method)
-                .with_channels(4)
-                .with_layers(3)
-                .with_batch_size(n);
-            let s = Searcher::<B>::new(config, &info, &Default::default()).unwrap();
+            let s = searcher(method);
+            let derivation = s.derive(0.7).unwrap();
+            let grads = |net: &SuperNet<B>| {
+                let loss = architecture_loss(net, &s.arch, method, 0.3, &derivation, 0.7, &batch())
+                    .unwrap();
+                flat(
+                    &s.arch,
+                    &GradientsParams::from_grads(loss.backward(), &s.arch),
+                )
+            };
+            let tracked = grads(&s.net);
+            let frozen = grads(&s.net.clone().no_grad());
+            assert!(!tracked.is_empty());
+            assert_eq!(tracked, frozen, "{method}");
+        }
+    }
+
+    #[test]
+    fn sharded_gradients_are_the_size_weighted_sum_of_each_shards_own() {
+        let (n, batch) = (N, batch());
+        for method in [Method::Entran, Method::Dst] {
+            let s = searcher(method);
             let (tau, lambda) = (0.7, 0.3);
             let derivation = s.derive(tau).unwrap();
             for shards in [2, 3] {

@@ -503,7 +503,12 @@ impl<B: AutodiffBackend> Searcher<B> {
         let (arch_lr, grad_clip) = (self.config.arch_lr, self.config.grad_clip);
 
         // Architecture step on a val batch.
-        let loss = architecture_loss(&self.net, &self.arch, method, lambda, derivation, tau, val)?;
+        // The weights take no gradient here: the backward pass then skips every
+        // weight gradient (the convolutions' most costly part) and computes only what
+        // reaches alpha/beta. The clone shares the running statistics, which the
+        // forward updates as before.
+        let net = self.net.clone().no_grad();
+        let loss = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
         let arch_loss = loss.clone().detach().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
         self.arch = self.arch_optimizer.step(arch_lr, self.arch.clone(), grads);

@@ -11,15 +11,22 @@ use entrannas_search::bench::{
     run_ladder, table,
 };
 
-use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch};
+use crate::backend::{
+    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, parse_devices,
+};
 use crate::error::CliError;
 
 /// Arguments of `entrannas bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch,
+    /// tch:cuda[:N]; a list of one backend's devices (`cuda:0,cuda:1`) shards every
+    /// batch over them (peak memory is then the first device's).
     #[arg(long)]
     pub device: Option<String>,
+    /// Data-parallel shards of every batch (default: 1, or the number of devices).
+    #[arg(long)]
+    pub shards: Option<usize>,
     /// Batch sizes, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "64")]
     pub batch_sizes: Vec<usize>,
@@ -60,14 +67,20 @@ struct BenchTask(
     Option<Box<dyn FnMut() -> Option<u64>>>,
 );
 
-impl BackendTask for BenchTask {
+impl DevicesTask for BenchTask {
     type Output = Result<(), CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output {
         let BenchTask(config, json, device_memory) = self;
         eprintln!(
-            "bench on {label}: batch sizes {:?}, {} timed steps",
-            config.batch_sizes, config.steps
+            "bench on {label}: batch sizes {:?}, {} timed steps{}",
+            config.batch_sizes,
+            config.steps,
+            if config.shards > 1 {
+                format!(", {} data-parallel shards", config.shards)
+            } else {
+                String::new()
+            }
         );
         // Process peak RSS measures the CPU backends' memory; a GPU's is its memory
         // pool, read after every step.
@@ -94,12 +107,13 @@ impl BackendTask for BenchTask {
                 }
             );
         };
-        let rows = run_ladder::<B>(&config, &device, probe, &mut on_row)?;
+        let rows = run_ladder::<B>(&config, &devices, probe, &mut on_row)?;
         println!("device: {label}\n{}", table(&rows));
         if let Some(path) = json {
-            let text =
-                serde_json::to_string_pretty(&serde_json::json!({ "device": label, "rows": rows }))
-                    .expect("rows serialise");
+            let text = serde_json::to_string_pretty(
+                &serde_json::json!({ "device": label, "shards": config.shards, "rows": rows }),
+            )
+            .expect("rows serialise");
             super::emit(Some(&path), &text)?;
         }
         Ok(())
@@ -108,10 +122,10 @@ impl BackendTask for BenchTask {
 
 /// Runs `entrannas bench`.
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
-    let device: DeviceSpec = args
-        .device
-        .as_deref()
-        .map_or(Ok(DeviceSpec::default()), str::parse)?;
+    let devices = match args.device.as_deref() {
+        Some(list) => parse_devices(list)?,
+        None => vec![DeviceSpec::default()],
+    };
     let image = super::parse_image(&args.image)?;
     let mut config = BenchConfig {
         batch_sizes: args.batch_sizes.clone(),
@@ -122,6 +136,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         image,
         classes: args.classes,
         seed: args.seed,
+        shards: args.shards.unwrap_or(devices.len()),
         stem: if image[1] >= 128 {
             StemLayout::Imagenet
         } else {
@@ -136,8 +151,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             .map(|r| r.parse::<Rung>())
             .collect::<Result<_, _>>()?;
     }
-    dispatch(
-        &device,
-        BenchTask(config, args.json, device_memory_reader(&device)),
+    dispatch_devices(
+        &devices,
+        BenchTask(config, args.json, device_memory_reader(&devices[0])),
     )?
 }
