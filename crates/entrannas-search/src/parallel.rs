@@ -196,6 +196,7 @@ mod tests {
     use entrannas_data::{DatasetInfo, DatasetKind};
 
     use crate::SearchConfig;
+    use crate::isolated::seeded;
     use crate::searcher::{Searcher, architecture_loss, weight_loss};
     use crate::space::Method;
 
@@ -248,6 +249,7 @@ mod tests {
 
     #[test]
     fn frozen_weights_change_no_architecture_gradient() {
+        let _turn = seeded();
         // The architecture step runs the super-net with its weights frozen, so that
         // the backward pass skips their gradients; alpha/beta's must not change.
         for method in [Method::Entran, Method::Dst] {
@@ -270,6 +272,7 @@ mod tests {
 
     #[test]
     fn sharded_gradients_are_the_size_weighted_sum_of_each_shards_own() {
+        let _turn = seeded();
         let (n, batch) = (N, batch());
         for method in [Method::Entran, Method::Dst] {
             let s = searcher(method);

@@ -777,15 +777,9 @@ mod tests {
     use burn::backend::{Autodiff, NdArray};
     use entrannas_data::{AugmentConfig, DatasetInfo, DatasetKind, InMemoryImages};
 
+    use crate::isolated::seeded;
+
     type B = Autodiff<NdArray<f32>>;
-
-    /// burn's CPU backends seed one process-wide generator: tests that initialise
-    /// networks take turns so each sees only its own seed.
-    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn seeded() -> std::sync::MutexGuard<'static, ()> {
-        SEEDED.lock().unwrap_or_else(|e| e.into_inner())
-    }
 
     /// 48 images of 1x8x8 in 2 classes: class 1 is bright on the left half.
     fn data() -> OpenedDataset {
@@ -1154,8 +1148,16 @@ mod tests {
         assert_eq!(row[row.len() - 2], outside, "{csv}");
     }
 
+    /// Bit-for-bit comparisons run in a process of their own: in a test process that
+    /// had computed other (f64) networks first, the loaded and the continuing search
+    /// differed in the 8th digit of a loss (root cause not found; see
+    /// `a_checkpoint_holds_everything_the_search_goes_on_with`).
     #[test]
     fn a_resumed_search_ends_like_an_uninterrupted_one() {
+        if !crate::isolated::isolated("run::tests::a_resumed_search_ends_like_an_uninterrupted_one")
+        {
+            return;
+        }
         let _turn = seeded();
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();
@@ -1223,6 +1225,73 @@ mod tests {
             );
             assert_eq!(a.arch, b.arch, "epoch {}", a.epoch);
         }
+    }
+
+    #[test]
+    fn a_checkpoint_holds_everything_the_search_goes_on_with() {
+        // A searcher whose super-net was initialised from another seed, loaded from a
+        // checkpoint, must go on exactly as the search that wrote it: nothing that
+        // matters may be left to the initialisation. In its own process, as the test
+        // above.
+        if !crate::isolated::isolated(
+            "run::tests::a_checkpoint_holds_everything_the_search_goes_on_with",
+        ) {
+            return;
+        }
+        let _turn = seeded();
+        let config = tiny(Method::Dst);
+        let dir = tempfile::tempdir().unwrap();
+        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
+        let full = run_search::<B>(
+            &config,
+            &data(),
+            &straight,
+            false,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap();
+        let stopped = RunDir::create(dir.path().join("stopped"), false).unwrap();
+        let _ = run_search::<B>(
+            &config,
+            &data(),
+            &stopped,
+            false,
+            &mut StopAfter::new(1),
+            &[Default::default()],
+        );
+
+        let device = Default::default();
+        let mut searcher = Searcher::<B>::new(config.clone(), &data().info, &device).unwrap();
+        <B as burn::tensor::backend::Backend>::seed(&device, 99);
+        let other = config
+            .supernet(data().info.channels, data().info.classes)
+            .init(&OpRegistry::default(), &device)
+            .unwrap();
+        entrannas_ops::materialize(&other);
+        searcher.net = other;
+        assert_eq!(stopped.load_checkpoint(&mut searcher).unwrap(), 1);
+
+        let split = SearchSplit {
+            train_portion: config.train_portion,
+            val_portion: config.val_portion,
+            seed: config.seed,
+        };
+        let search = data().search_split(&split).unwrap();
+        let val_eval = search.val.clone().with_augment(None, config.seed);
+        let record = searcher
+            .train_epoch(1, &search.train, &search.val, &val_eval, &mut ())
+            .unwrap();
+        let want = &full.history[1];
+        assert_eq!(
+            [
+                record.train_loss,
+                record.arch_loss,
+                record.supernet_accuracy
+            ],
+            [want.train_loss, want.arch_loss, want.supernet_accuracy]
+        );
+        assert_eq!(record.arch, want.arch);
     }
 
     /// Asks to stop once `n` epochs have finished; counts the epochs it saw.

@@ -323,6 +323,7 @@ mod tests {
     fn searcher(config: SearchConfig, image: [usize; 3]) -> Searcher<B> {
         let classes = (0..CLASSES).map(|c| format!("class {c}")).collect();
         let info = DatasetInfo::new(DatasetKind::Cifar10, image, classes);
+        let _turn = crate::isolated::seeded();
         Searcher::new(config, &info, &Default::default()).unwrap()
     }
 
