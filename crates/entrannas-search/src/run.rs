@@ -1148,6 +1148,31 @@ mod tests {
         assert_eq!(row[row.len() - 2], outside, "{csv}");
     }
 
+    /// The search of `config` run through in `dir/straight`, and run in
+    /// `dir/interrupted` until it stops after its first epoch (checkpoint written).
+    fn straight_and_stopped_after_one(
+        config: &SearchConfig,
+        dir: &Path,
+    ) -> (SearchOutcome, RunDir) {
+        let devices = [Default::default()];
+        let straight = RunDir::create(dir.join("straight"), false).unwrap();
+        let full = run_search::<B>(config, &data(), &straight, false, &mut (), &devices).unwrap();
+        let interrupted = RunDir::create(dir.join("interrupted"), false).unwrap();
+        let stopped = run_search::<B>(
+            config,
+            &data(),
+            &interrupted,
+            false,
+            &mut StopAfter::new(1),
+            &devices,
+        );
+        assert!(matches!(
+            stopped,
+            Err(SearchError::Stopped { epochs_done: 1, .. })
+        ));
+        (full, interrupted)
+    }
+
     /// Bit-for-bit comparisons run in a process of their own: in a test process that
     /// had computed other (f64) networks first, the loaded and the continuing search
     /// differed in the 8th digit of a loss (root cause not found; see
@@ -1161,36 +1186,7 @@ mod tests {
         let _turn = seeded();
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();
-        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
-        let full = run_search::<B>(
-            &config,
-            &data(),
-            &straight,
-            false,
-            &mut (),
-            &[Default::default()],
-        )
-        .unwrap();
-
-        struct StopAfterOne;
-        impl SearchObserver for StopAfterOne {
-            fn should_stop(&mut self) -> bool {
-                true
-            }
-        }
-        let interrupted = RunDir::create(dir.path().join("interrupted"), false).unwrap();
-        let stopped = run_search::<B>(
-            &config,
-            &data(),
-            &interrupted,
-            false,
-            &mut StopAfterOne,
-            &[Default::default()],
-        );
-        assert!(matches!(
-            stopped,
-            Err(SearchError::Stopped { epochs_done: 1, .. })
-        ));
+        let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
         let resumed = run_search::<B>(
             &config,
             &data(),
@@ -1241,25 +1237,7 @@ mod tests {
         let _turn = seeded();
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();
-        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
-        let full = run_search::<B>(
-            &config,
-            &data(),
-            &straight,
-            false,
-            &mut (),
-            &[Default::default()],
-        )
-        .unwrap();
-        let stopped = RunDir::create(dir.path().join("stopped"), false).unwrap();
-        let _ = run_search::<B>(
-            &config,
-            &data(),
-            &stopped,
-            false,
-            &mut StopAfter::new(1),
-            &[Default::default()],
-        );
+        let (full, stopped) = straight_and_stopped_after_one(&config, dir.path());
 
         let device = Default::default();
         let mut searcher = Searcher::<B>::new(config.clone(), &data().info, &device).unwrap();
