@@ -815,6 +815,11 @@ mod tests {
         }
     }
 
+    /// Runs `config` through in `run`, on one CPU device, with no observer.
+    fn search_through(config: &SearchConfig, run: &RunDir) -> SearchOutcome {
+        run_search::<B>(config, &data(), run, false, &mut (), &[Default::default()]).unwrap()
+    }
+
     fn tiny(method: Method) -> SearchConfig {
         SearchConfig::new()
             .with_method(method)
@@ -837,15 +842,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let run = RunDir::create(dir.path().join("run"), false).unwrap();
             let config = tiny(Method::Entran).with_child_bn_batches(batches);
-            let outcome = run_search::<B>(
-                &config,
-                &data(),
-                &run,
-                false,
-                &mut (),
-                &[Default::default()],
-            )
-            .unwrap();
+            let outcome = search_through(&config, &run);
             let csv = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap();
             // Every float of the checkpointed net: weights and batch-norm running
             // statistics, in module order (parameter ids are random, so not the bytes).
@@ -1001,15 +998,7 @@ mod tests {
         let _turn = seeded();
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
-        let outcome = run_search::<B>(
-            &tiny(Method::Entran),
-            &data(),
-            &run,
-            false,
-            &mut (),
-            &[Default::default()],
-        )
-        .unwrap();
+        let outcome = search_through(&tiny(Method::Entran), &run);
         let mut history = outcome.history;
         // Running statistics favour epoch 0, recalibrated ones epoch 1.
         for (r, (running, recalibrated)) in
@@ -1039,15 +1028,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let run = RunDir::create(dir.path().join("run"), false).unwrap();
             let config = tiny(method).with_epochs(2);
-            let outcome = run_search::<B>(
-                &config,
-                &data(),
-                &run,
-                false,
-                &mut (),
-                &[Default::default()],
-            )
-            .unwrap();
+            let outcome = search_through(&config, &run);
             assert_eq!(outcome.history.len(), 2, "{method}");
             for file in [
                 "config.json",
@@ -1120,15 +1101,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let config = tiny(Method::Entran).with_epochs(1).with_arch_lr(0.0);
-        let outcome = run_search::<B>(
-            &config,
-            &data(),
-            &run,
-            false,
-            &mut (),
-            &[Default::default()],
-        )
-        .unwrap();
+        let outcome = search_through(&config, &run);
         let r = &outcome.history[0];
         assert_eq!(
             (r.derivation_changes, r.derivation_stable_steps),
@@ -1477,15 +1450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let config = tiny(Method::Entran).with_epochs(1);
-        run_search::<B>(
-            &config,
-            &data(),
-            &run,
-            false,
-            &mut (),
-            &[Default::default()],
-        )
-        .unwrap();
+        search_through(&config, &run);
         std::fs::write(run.path().join("checkpoint/net.mpk"), b"garbage").unwrap();
         let err = run_search::<B>(&config, &data(), &run, true, &mut (), &[Default::default()])
             .expect_err("corrupt checkpoint must fail")
