@@ -358,6 +358,20 @@ mod tests {
     use approx::assert_relative_eq;
 
     #[test]
+    fn a_config_written_before_shards_existed_reads_as_one_shard() {
+        let mut json: serde_json::Value =
+            serde_json::to_value(SearchConfig::new().with_shards(4)).unwrap();
+        assert_eq!(json["shards"], 4);
+        json.as_object_mut().unwrap().remove("shards");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        let old = SearchConfig::read(&path).unwrap();
+        assert_eq!(old.shards, 1);
+        assert_eq!(old, SearchConfig::new());
+    }
+
+    #[test]
     fn final_temperature_sets_the_factor_for_the_epoch_count() {
         let mut c = SearchConfig::new().with_epochs(5).with_tau_final(Some(0.1));
         let s = c.schedule();
