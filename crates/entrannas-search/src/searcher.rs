@@ -484,7 +484,8 @@ impl<B: AutodiffBackend> Searcher<B> {
     /// cell is an Engine cell and the method is not DST, as in DARTS, where no forward
     /// pass uses it), then a weight step on `train` at learning rate `lr` with the
     /// architecture fixed. Start from [`Searcher::derive`] and pass the same
-    /// `derivation` to every call.
+    /// `derivation` to every call. With `config.shards > 1` both steps split their
+    /// batch into data-parallel shards ([`crate::parallel`], [`Searcher::set_devices`]).
     ///
     /// The returned losses stay on the device; reading one waits for the forward
     /// passes (use `B::sync` to wait for the updates too).
