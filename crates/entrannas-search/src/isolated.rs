@@ -40,7 +40,7 @@ pub(crate) fn isolated(name: &str) -> bool {
 
 /// burn's CPU backends seed one process-wide generator: tests that initialise
 /// networks in this process take turns through this lock, so that each sees only its
-/// own seed (a test that ran beside them unlocked once changed another's network).
+/// own seed.
 static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes the turn of a test that initialises networks (see [`SEEDED`]).

@@ -1146,10 +1146,12 @@ mod tests {
         (full, interrupted)
     }
 
-    /// Bit-for-bit comparisons run in a process of their own: in a test process that
-    /// had computed other (f64) networks first, the loaded and the continuing search
-    /// differed in the 8th digit of a loss (root cause not found; see
-    /// `a_checkpoint_holds_everything_the_search_goes_on_with`).
+    /// Bit-for-bit comparisons run in a process of their own. burn 0.21 fixes a
+    /// device's default float dtype for the whole process at its first tensor
+    /// (`burn_backend::DeviceSettings`), and `NdArray<f64>` and `NdArray<f32>` share the
+    /// device `Cpu`: after an f64 test of this binary, this f32 search computed partly
+    /// in f64, and the loaded and the continuing search differed in the 8th digit of a
+    /// loss. A program uses one backend per device, so only mixed test binaries see it.
     #[test]
     fn a_resumed_search_ends_like_an_uninterrupted_one() {
         if !crate::isolated::isolated("run::tests::a_resumed_search_ends_like_an_uninterrupted_one")
