@@ -546,6 +546,20 @@ fn a_sharded_search_records_its_shards_and_resumes_to_the_uninterrupted_result()
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("config.json"), "{}", stderr(&out));
+    // More devices than the run's shards: named before any device is opened.
+    let out = entrannas(&[
+        "search",
+        "--resume",
+        straight.to_str().unwrap(),
+        "--device",
+        "cuda:0,cuda:1,cuda:2,cuda:3",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("searched in 3 shard(s), fewer than the 4 devices given"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -285,11 +285,6 @@ impl<B: AutodiffBackend> Searcher<B> {
         Ok(())
     }
 
-    /// The devices shards run on.
-    pub fn devices(&self) -> &[B::Device] {
-        &self.devices
-    }
-
     /// The candidate op names (coefficient columns).
     pub fn ops(&self) -> &[String] {
         &self.ops

@@ -475,7 +475,17 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
             } else {
                 None
             };
-            (run.config()?, run, true, runs)
+            let config = run.config()?;
+            if devices.len() > config.shards {
+                return Err(CliError::Usage(format!(
+                    "{} was searched in {} shard(s), fewer than the {} devices given; a resumed run keeps its config.json, so give at most {} device(s)",
+                    dir.display(),
+                    config.shards,
+                    devices.len(),
+                    config.shards
+                )));
+            }
+            (config, run, true, runs)
         }
         None => {
             let mut config = build_config(&args)?;
