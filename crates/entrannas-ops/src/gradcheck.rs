@@ -3,7 +3,7 @@
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, Param};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::kind::OpKind;
 use crate::module::{Layer, Op};
@@ -25,8 +25,12 @@ fn noise(seed: u64, len: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A float64 tensor; fails if the device computes in another precision (a float32 test
+/// on `NdArray` in this binary would have fixed it, ARCHITECTURE.md).
 fn tensor(values: Vec<f64>, shape: [usize; 4]) -> Tensor<B, 4> {
-    Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    let t = Tensor::<B, 4>::from_data(TensorData::new(values, shape), &Default::default());
+    assert_eq!(t.dtype(), DType::F64, "the gradient checks need float64");
+    t
 }
 
 fn to_vec<Bk: burn::tensor::backend::Backend>(t: Tensor<Bk, 4>) -> Vec<f64> {

@@ -33,10 +33,10 @@ pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use burn::backend::Flex;
     use burn::nn::{Linear, LinearConfig};
 
-    type B = NdArray<f32>;
+    type B = Flex;
 
     fn initialised(linear: &Linear<B>) -> bool {
         linear.weight.is_initialized() && linear.bias.as_ref().is_some_and(Param::is_initialized)

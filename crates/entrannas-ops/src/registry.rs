@@ -147,7 +147,7 @@ impl OpRegistry {
 mod tests {
     use super::*;
     use crate::spec::ConvSpec;
-    use burn::backend::NdArray;
+    use burn::backend::Flex;
     use burn::tensor::Tensor;
 
     fn conv_5x5() -> OpRecipe {
@@ -177,7 +177,7 @@ mod tests {
         let spec = OpSpec::search(3, 2);
         assert_eq!(registry.params("conv_5x5", &spec).unwrap(), 3 * 3 * 25);
         assert!(!registry.is_parameter_free("conv_5x5", &spec).unwrap());
-        let op: Op<NdArray<f32>> = registry
+        let op: Op<Flex> = registry
             .build("conv_5x5", &spec, &Default::default())
             .unwrap();
         let out = op.forward(Tensor::ones([2, 3, 9, 9], &Default::default()));

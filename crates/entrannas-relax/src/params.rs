@@ -309,7 +309,7 @@ fn shortest_f64(x: f32) -> f64 {
 mod tests {
     use super::*;
     use crate::host;
-    use crate::test_util::{B64, F32, rows, values};
+    use crate::test_util::{B64, F32, in_precision, matrix, rows, values};
     use burn::module::AutodiffModule;
 
     #[test]
@@ -423,16 +423,10 @@ mod tests {
             .with_dst(true)
             .with_seed(2)
             .init::<B64>(&Default::default());
-        // The parameters take the device's default float dtype, which another test of
-        // this binary may have set to float32 (burn keys it by device type, shared by
-        // `NdArray<f32>` and `NdArray<f64>`): make the weights match it.
-        let dtype = params.alpha_normal.val().dtype();
+        in_precision(params.alpha_normal.val());
         let weights = |seed: usize| {
             let values: Vec<f64> = (0..14 * 8).map(|i| ((i + seed) as f64).sin()).collect();
-            Tensor::<B64, 2>::from_data(
-                TensorData::new(values, [14, 8]),
-                (&Default::default(), dtype),
-            )
+            matrix::<B64>(&values.chunks(8).map(<[f64]>::to_vec).collect::<Vec<_>>())
         };
         let loss = params
             .coefficients(CellType::Normal, Relaxation::Dst, 5.0)

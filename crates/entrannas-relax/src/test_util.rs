@@ -3,38 +3,44 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Element, Tensor, TensorData};
 
+// burn 0.21 fixes a device type's default float dtype once per process, so the two
+// precisions run on backends with different device types (ARCHITECTURE.md).
+
 /// Float64 autodiff backend for cross-checks against the host math.
 pub type B64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 /// Float32 backend for the float32 edge cases.
-pub type F32 = burn::backend::NdArray<f32>;
+pub type F32 = burn::backend::Flex;
 /// Float32 autodiff backend.
-pub type A32 = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+pub type A32 = burn::backend::Autodiff<burn::backend::Flex>;
 
-/// The float dtype of backend `B`.
-///
-/// Tensors are created with it explicitly: burn 0.21 keys a device's default dtype by
-/// the device type, which `NdArray<f32>` and `NdArray<f64>` share, so whichever backend
-/// a test binary touches first would otherwise decide the precision of the other.
-pub fn float_dtype<B: Backend>() -> DType {
-    <B::FloatElem as Element>::dtype()
+/// Asserts that `tensor` has the float dtype of its backend `B`: a test meant for one
+/// precision must not run in another.
+pub fn in_precision<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor<B, D> {
+    let expected: DType = <B::FloatElem as Element>::dtype();
+    assert_eq!(
+        tensor.dtype(),
+        expected,
+        "the device computes in another precision"
+    );
+    tensor
 }
 
 /// A `[rows, K]` tensor from host rows.
 pub fn matrix<B: Backend>(rows: &[Vec<f64>]) -> Tensor<B, 2> {
     let k = rows.first().map_or(0, Vec::len);
     let values: Vec<f64> = rows.iter().flatten().copied().collect();
-    Tensor::from_data(
+    in_precision(Tensor::from_data(
         TensorData::new(values, [rows.len(), k]),
-        (&Default::default(), float_dtype::<B>()),
-    )
+        &Default::default(),
+    ))
 }
 
 /// A `[n]` tensor from host values.
 pub fn vector<B: Backend>(values: &[f64]) -> Tensor<B, 1> {
-    Tensor::from_data(
+    in_precision(Tensor::from_data(
         TensorData::new(values.to_vec(), [values.len()]),
-        (&Default::default(), float_dtype::<B>()),
-    )
+        &Default::default(),
+    ))
 }
 
 /// Host rows of a `[rows, K]` tensor.

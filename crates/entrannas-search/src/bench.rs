@@ -899,7 +899,7 @@ mod tests {
         if !crate::isolated::isolated("bench::tests::tiny_ladder_runs_every_rung") {
             return;
         }
-        type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+        type B = burn::backend::Autodiff<burn::backend::Flex>;
         let bench = BenchConfig {
             batch_sizes: vec![4],
             steps: 1,

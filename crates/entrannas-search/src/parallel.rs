@@ -192,7 +192,7 @@ mod tests {
     use super::*;
     use burn::backend::{Autodiff, NdArray};
     use burn::module::{AutodiffModule, ModuleVisitor, Param};
-    use burn::tensor::{Int, TensorData};
+    use burn::tensor::{DType, Int, TensorData};
     use entrannas_data::{DatasetInfo, DatasetKind};
 
     use crate::SearchConfig;
@@ -223,8 +223,12 @@ mod tests {
     /// A deterministic batch of [`N`] 3x8x8 images in 3 classes.
     fn batch() -> ImageBatch<B> {
         let pixels: Vec<f64> = (0..N * 3 * 64).map(|i| (i as f64 * 0.37).sin()).collect();
+        let images: Tensor<B, 4> =
+            Tensor::from_data(TensorData::new(pixels, [N, 3, 8, 8]), &Default::default());
+        // The 1e-9 comparisons need float64 (ARCHITECTURE.md: one precision per device type).
+        assert_eq!(images.dtype(), DType::F64);
         ImageBatch::<B> {
-            images: Tensor::from_data(TensorData::new(pixels, [N, 3, 8, 8]), &Default::default()),
+            images,
             targets: Tensor::<B, 1, Int>::from_data(
                 TensorData::new(vec![0i64, 2, 1, 1, 0], [N]),
                 &Default::default(),

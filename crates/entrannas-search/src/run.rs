@@ -774,12 +774,14 @@ pub fn run_search<B: AutodiffBackend>(
 mod tests {
     use super::*;
     use crate::space::{Method, OpSpace};
-    use burn::backend::{Autodiff, NdArray};
+    use burn::backend::{Autodiff, Flex};
     use entrannas_data::{AugmentConfig, DatasetInfo, DatasetKind, InMemoryImages};
 
     use crate::isolated::seeded;
 
-    type B = Autodiff<NdArray<f32>>;
+    /// The CLI's CPU backend, in float32 (float64 tests of this binary use `NdArray`:
+    /// ARCHITECTURE.md).
+    type B = Autodiff<Flex>;
 
     /// 48 images of 1x8x8 in 2 classes: class 1 is bright on the left half.
     fn data() -> OpenedDataset {
@@ -1146,18 +1148,8 @@ mod tests {
         (full, interrupted)
     }
 
-    /// Bit-for-bit comparisons run in a process of their own. burn 0.21 fixes a
-    /// device's default float dtype for the whole process at its first tensor
-    /// (`burn_backend::DeviceSettings`), and `NdArray<f64>` and `NdArray<f32>` share the
-    /// device `Cpu`: after an f64 test of this binary, this f32 search computed partly
-    /// in f64, and the loaded and the continuing search differed in the 8th digit of a
-    /// loss. A program uses one backend per device, so only mixed test binaries see it.
     #[test]
     fn a_resumed_search_ends_like_an_uninterrupted_one() {
-        if !crate::isolated::isolated("run::tests::a_resumed_search_ends_like_an_uninterrupted_one")
-        {
-            return;
-        }
         let _turn = seeded();
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();
@@ -1173,9 +1165,9 @@ mod tests {
         .unwrap();
 
         assert_eq!(resumed.history.len(), full.history.len());
-        // The CPU kernels are deterministic (ndarray without its SIMD reciprocal
-        // estimate, see the workspace Cargo.toml), so a resumed search computes exactly
-        // what the uninterrupted one did: any difference is a resume bug.
+        // The CPU kernels are deterministic (flex divides exactly; the workspace
+        // Cargo.toml says why that matters), so a resumed search computes exactly what
+        // the uninterrupted one did: any difference is a resume bug.
         for (a, b) in full.history.iter().zip(&resumed.history) {
             assert_eq!(a.genotype, b.genotype, "epoch {}", a.epoch);
             assert_eq!(
@@ -1202,13 +1194,7 @@ mod tests {
     fn a_checkpoint_holds_everything_the_search_goes_on_with() {
         // A searcher whose super-net was initialised from another seed, loaded from a
         // checkpoint, must go on exactly as the search that wrote it: nothing that
-        // matters may be left to the initialisation. In its own process, as the test
-        // above.
-        if !crate::isolated::isolated(
-            "run::tests::a_checkpoint_holds_everything_the_search_goes_on_with",
-        ) {
-            return;
-        }
+        // matters may be left to the initialisation.
         let _turn = seeded();
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();

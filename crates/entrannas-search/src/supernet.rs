@@ -284,10 +284,6 @@ pub fn method_defaults(
 
 #[cfg(test)]
 mod tests {
-    /// The super-net tests build networks, which seed and draw from burn's
-    /// process-wide CPU generator; other tests of this crate (the resume test) need
-    /// that generator to themselves. So each runs alone in a child process
-    /// ([`isolated`](crate::isolated::isolated)).
     use std::collections::BTreeSet;
 
     use burn::backend::{Autodiff, NdArray};
@@ -295,13 +291,12 @@ mod tests {
     use burn::nn::conv::Conv2d;
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::tensor::backend::{AutodiffBackend, Backend};
-    use burn::tensor::{Int, Tensor, TensorData};
+    use burn::tensor::{DType, Int, Tensor, TensorData};
     use entrannas_cell::{CellPlan, CellTopology, OpCount, count_op_evaluations};
     use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
     use entrannas_ops::{BatchNorm2d, Layer, Op};
     use entrannas_relax::CellType;
 
-    use crate::isolated::isolated;
     use crate::searcher::{Derivation, Searcher};
     use crate::space::{EnginePlacement, Method, OpSpace};
     use crate::supernet::{Architecture, CellArchitecture, StemLayout};
@@ -333,8 +328,12 @@ mod tests {
         let pixels: Vec<f64> = (0..2 * c * h * w)
             .map(|i| (i as f64 * 0.37 + seed).sin())
             .collect();
+        let images: Tensor<B, 4> =
+            Tensor::from_data(TensorData::new(pixels, [2, c, h, w]), &Default::default());
+        // The comparisons with tight tolerances need float64 (ARCHITECTURE.md).
+        assert_eq!(images.dtype(), DType::F64);
         ImageBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [2, c, h, w]), &Default::default()),
+            images,
             targets: Tensor::<B, 1, Int>::from_data(
                 TensorData::new(vec![0i64, 2], [2]),
                 &Default::default(),
@@ -447,11 +446,6 @@ mod tests {
     /// cells (exactly the selected candidates).
     #[test]
     fn shapes_and_gradients_for_every_method_placement_space_and_input() {
-        if !isolated(
-            "supernet::tests::shapes_and_gradients_for_every_method_placement_space_and_input",
-        ) {
-            return;
-        }
         let mut seen = BTreeSet::new();
         let mut turn = 0;
         for method in [Method::Entran, Method::Dst] {
@@ -483,9 +477,6 @@ mod tests {
     /// same cells, so DARTS runs the small ImageNet layout.
     #[test]
     fn shapes_and_gradients_for_darts_in_both_spaces() {
-        if !isolated("supernet::tests::shapes_and_gradients_for_darts_in_both_spaces") {
-            return;
-        }
         let (image, stem) = INPUTS[2];
         for space in [OpSpace::Standard, OpSpace::Extended] {
             let cfg = config(Method::Darts)
@@ -620,10 +611,6 @@ mod tests {
     /// once per edge, as DARTS.
     #[test]
     fn search_step_runs_shared_ops_once_per_cell_not_once_per_edge() {
-        if !isolated("supernet::tests::search_step_runs_shared_ops_once_per_cell_not_once_per_edge")
-        {
-            return;
-        }
         let image = [1, 8, 8];
         for (sharing, evaluations) in [(true, 5 * 7), (false, 14 * 7)] {
             let cfg = config(Method::Entran)
@@ -680,9 +667,6 @@ mod tests {
     /// output equals the dense computation of every term weighted by `q`.
     #[test]
     fn dst_output_equals_the_q_positive_terms_only() {
-        if !isolated("supernet::tests::dst_output_equals_the_q_positive_terms_only") {
-            return;
-        }
         let image = [1, 8, 8];
         // Spread-out logits and high thresholds: about one or two inputs per node.
         let cfg = config(Method::Dst)
@@ -762,10 +746,6 @@ mod tests {
     /// weight gradients.
     #[test]
     fn one_hot_engines_equal_the_child_net_in_values_and_gradients() {
-        if !isolated("supernet::tests::one_hot_engines_equal_the_child_net_in_values_and_gradients")
-        {
-            return;
-        }
         let image = [3, 8, 8];
         for sharing in [true, false] {
             let cfg = config(Method::Entran)
