@@ -263,3 +263,65 @@ fn none_gives_zeros_of_the_reduced_shape() {
     assert_eq!(out.dims(), [3, 3, 4, 4]);
     assert!(to_vec(out).iter().all(|v| *v == 0.0));
 }
+
+#[test]
+fn pointwise_convolutions_as_matrix_products_equal_burns_convolution() {
+    use crate::module::apply_conv;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+
+    // Strides 1 to 3 on even and odd sizes, with and without bias, and the cases
+    // that must keep burn's convolution (padding, groups, a larger kernel).
+    let cases = [
+        (1, 0, 1, 1, true),
+        (1, 0, 1, 1, false),
+        (2, 0, 1, 1, false),
+        (3, 0, 1, 1, true),
+        (1, 1, 1, 1, false),
+        (1, 0, 2, 1, false),
+        (2, 1, 1, 3, false),
+    ];
+    for (stride, padding, groups, kernel, bias) in cases {
+        for size in [6, 7] {
+            let what = format!(
+                "stride {stride} padding {padding} groups {groups} kernel {kernel} bias {bias} size {size}"
+            );
+            let conv = Conv2dConfig::new([4, 6], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    padding, padding, padding, padding,
+                ))
+                .with_groups(groups)
+                .with_bias(bias)
+                .init::<B>(&Default::default());
+            let shape = [3, 4, size, size];
+            let x_values = noise(size as u64, shape.iter().product());
+            let run = |matrix: bool| {
+                let x = tensor(x_values.clone(), shape).require_grad();
+                let y = if matrix {
+                    apply_conv(&conv, x.clone())
+                } else {
+                    conv.forward(x.clone())
+                };
+                let dims = y.dims();
+                let r = tensor(noise(3, dims.iter().product()), dims);
+                let grads = (y.clone() * r).sum().backward();
+                let mut parts = vec![to_vec(y), to_vec(x.grad(&grads).unwrap())];
+                parts.push(to_vec(conv.weight.val().grad(&grads).unwrap()));
+                if let Some(b) = &conv.bias {
+                    parts.push(b.val().grad(&grads).unwrap().into_data().to_vec().unwrap());
+                }
+                (dims, parts)
+            };
+            let (dims, burns) = run(false);
+            let (matrix_dims, ours) = run(true);
+            assert_eq!(dims, matrix_dims, "{what}");
+            for (part, (a, b)) in ours.iter().zip(&burns).enumerate() {
+                assert_eq!(a.len(), b.len(), "{what}: part {part}");
+                for (x, y) in a.iter().zip(b) {
+                    approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = 1e-12);
+                }
+            }
+        }
+    }
+}

@@ -3,10 +3,10 @@
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::PadMode;
+use burn::tensor::{Slice, Tensor};
 
 use crate::norm::BatchNorm2d;
 use crate::spec::{ConvSpec, LayerSpec};
@@ -88,6 +88,47 @@ fn conv<B: Backend>(spec: &ConvSpec, device: &B::Device) -> Conv2d<B> {
         .init(device)
 }
 
+/// Applies `conv` to `[batch, channels, height, width]`.
+///
+/// A 1x1 convolution without padding in one group (the pointwise half of every
+/// separable and dilated convolution, the preprocessing, the bottleneck and the
+/// factorized reduce) is computed as a matrix product on the strided input, which
+/// equals the convolution. Its gradients are matrix products too: burn 0.21's generic
+/// convolution backward first transposes batch and channels, which the CPU backends
+/// copy element by element (2 to 8 times slower forward and backward on the search's
+/// shapes; docs/PERFORMANCE.md). Every other convolution goes to burn's.
+pub fn apply_conv<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let unpadded = matches!(
+        conv.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
+    if conv.kernel_size != [1, 1] || conv.groups != 1 || !unpadded {
+        return conv.forward(x);
+    }
+    let [sh, sw] = conv.stride;
+    let x = if sh == 1 && sw == 1 {
+        x
+    } else {
+        let [_, _, h, w] = x.dims();
+        x.slice([
+            Slice::from(..),
+            Slice::from(..),
+            Slice::new(0, Some(h as isize), sh as isize),
+            Slice::new(0, Some(w as isize), sw as isize),
+        ])
+    };
+    let [n, c, h, w] = x.dims();
+    let out = conv.weight.dims()[0];
+    let weight = conv.weight.val().reshape([1, out, c]);
+    let y = weight
+        .matmul(x.reshape([n, c, h * w]))
+        .reshape([n, out, h, w]);
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, out, 1, 1]),
+        None => y,
+    }
+}
+
 impl<B: Backend> Layer<B> {
     /// Builds the module described by `spec`, with fresh weights.
     pub fn new(spec: &LayerSpec, device: &B::Device) -> Self {
@@ -145,7 +186,7 @@ impl<B: Backend> Layer<B> {
                 Tensor::zeros([n, c, h.div_ceil(s), w.div_ceil(s)], &x.device())
             }
             Layer::Relu(_) => burn::tensor::activation::relu(x),
-            Layer::Conv(conv) => conv.forward(x),
+            Layer::Conv(conv) => apply_conv(conv, x),
             Layer::Norm(norm) => norm.forward(x),
             Layer::Pool(pool) => {
                 let k = [pool.kernel, pool.kernel];
@@ -166,7 +207,10 @@ impl<B: Backend> Layer<B> {
                     .clone()
                     .slice([0..n, 0..c, 1..h, 1..w])
                     .pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
-                let out = Tensor::cat(vec![fr.even.forward(x), fr.odd.forward(shifted)], 1);
+                let out = Tensor::cat(
+                    vec![apply_conv(&fr.even, x), apply_conv(&fr.odd, shifted)],
+                    1,
+                );
                 fr.norm.forward(out)
             }
         }
