@@ -334,8 +334,12 @@ impl SearchConfig {
             return bad(format!("final temperature must be positive, got {last}"));
         }
         let schedule = self.schedule();
-        if !(schedule.initial > 0.0 && schedule.factor > 0.0) {
-            return bad(format!("temperature must stay positive, got {schedule:?}"));
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(schedule.initial) && positive(schedule.factor)) {
+            return bad(format!(
+                "the initial temperature and its per-epoch factor must be positive, got tau0 = {} and factor {}",
+                schedule.initial, schedule.factor
+            ));
         }
         for (name, v) in [
             ("lr", self.lr),
@@ -443,5 +447,24 @@ mod tests {
                 .to_string()
                 .contains("final temperature")
         );
+    }
+
+    #[test]
+    fn a_temperature_schedule_that_is_not_positive_is_rejected_in_words() {
+        for (tau0, factor) in [
+            (0.0, 0.9),
+            (-1.0, 0.9),
+            (f64::NAN, 0.9),
+            (5.0, f64::INFINITY),
+        ] {
+            let c = SearchConfig::new()
+                .with_tau0(Some(tau0))
+                .with_tau_factor(Some(factor));
+            let message = c.validate().unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("got tau0 = {tau0} and factor {factor}")),
+                "{message}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use entrannas_cell::{CellInput, CellPlan, CellTopology, SearchCell, SearchCellConfig};
+use entrannas_cell::{CellError, CellInput, CellPlan, CellTopology, SearchCell, SearchCellConfig};
 use entrannas_ops::{ConvSpec, LayerSpec, Op, OpRegistry, sequence_cost};
 use serde::{Deserialize, Serialize};
 
@@ -148,8 +148,10 @@ impl SuperNetConfig {
             total += sequence_cost(&stem1, one).params;
         }
         let cells = self.cells()?;
-        for cell in &cells {
-            total += cell.params(registry)?;
+        for (index, cell) in cells.iter().enumerate() {
+            total += cell
+                .params(registry)
+                .map_err(|e| unbuildable(index, cell, e))?;
         }
         let features = cells
             .last()
@@ -166,8 +168,12 @@ impl SuperNetConfig {
         let (stem0, stem1, _) = self.stem_layers();
         let configs = self.cells()?;
         let mut cells = Vec::with_capacity(configs.len());
-        for config in &configs {
-            cells.push(config.init(registry, device)?);
+        for (index, config) in configs.iter().enumerate() {
+            cells.push(
+                config
+                    .init(registry, device)
+                    .map_err(|e| unbuildable(index, config, e))?,
+            );
         }
         let features = configs
             .last()
@@ -180,6 +186,28 @@ impl SuperNetConfig {
             engines: self.engines(),
         })
     }
+}
+
+/// The configuration error for cell `index` whose operations cannot be built: which
+/// cell, and the channel counts the configuration gave it (the usual cause: an odd
+/// count where a stride-2 `skip_connect` needs an even one).
+fn unbuildable(index: usize, cell: &SearchCellConfig, error: CellError) -> SearchError {
+    let kind = if cell.reduction {
+        "reduction"
+    } else {
+        "normal"
+    };
+    let through = match cell.bottleneck {
+        Some(ratio) => format!(
+            ", its candidates on {} after the bottleneck ratio {ratio}",
+            cell.op_channels()
+        ),
+        None => String::new(),
+    };
+    SearchError::Config(format!(
+        "cell {index} ({kind}, {} channels{through}) cannot be built: {error}; change the channels or the bottleneck ratio",
+        cell.channels
+    ))
 }
 
 /// What one cell type runs in a forward pass.
@@ -300,7 +328,7 @@ mod tests {
     use crate::searcher::{Derivation, Searcher};
     use crate::space::{EnginePlacement, Method, OpSpace};
     use crate::supernet::{Architecture, CellArchitecture, StemLayout};
-    use crate::{SearchConfig, SuperNet};
+    use crate::{SearchConfig, SearchError, SuperNet};
 
     type B = Autodiff<NdArray<f64>>;
     type Grads = <B as AutodiffBackend>::Gradients;
@@ -320,6 +348,33 @@ mod tests {
         let info = DatasetInfo::new(DatasetKind::Cifar10, image, classes);
         let _turn = crate::isolated::seeded();
         Searcher::new(config, &info, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_cell_that_cannot_be_built_is_named_with_its_channels() {
+        // C = 3 doubles to 6 in the first reduction cell (cell 1 of 3), and the
+        // bottleneck halves that to 3: odd, where a stride-2 skip_connect (a factorized
+        // reduce) needs an even count.
+        let config = config(Method::Entran)
+            .with_channels(3)
+            .with_bottleneck(Some(2));
+        let info = DatasetInfo::new(
+            DatasetKind::Cifar10,
+            [3, 8, 8],
+            vec!["a".into(), "b".into()],
+        );
+        let message = match Searcher::<B>::new(config, &info, &Default::default()) {
+            Err(SearchError::Config(message)) => message,
+            Err(other) => panic!("not a configuration error: {other}"),
+            Ok(_) => panic!("an odd factorized reduce was built"),
+        };
+        assert!(
+            message.starts_with(
+                "cell 1 (reduction, 6 channels, its candidates on 3 after the bottleneck ratio 2) cannot be built: "
+            ),
+            "{message}"
+        );
+        assert!(message.contains("even channel count, got 3"), "{message}");
     }
 
     /// A deterministic batch of 2 images and labels.
