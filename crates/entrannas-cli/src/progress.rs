@@ -7,8 +7,46 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use entrannas_search::bench::{MemoryProbe, ProcessPeakRss, SampledProbe};
 use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// The peak memory a run has needed so far, shown with its progress: a GPU's memory
+/// pool (the largest of the bytes reserved from the driver, sampled whenever the
+/// progress is shown), the process's peak resident size (`VmHWM`) on the CPU backends,
+/// nothing where neither can be read (libtorch).
+pub struct PeakMemory(Option<Box<dyn MemoryProbe>>);
+
+impl PeakMemory {
+    /// For the device `label` names (as the backends print it), with the GPU pool
+    /// reader [`crate::backend::device_memory_reader`] gives, if any.
+    pub fn new(label: &str, device_pool: Option<Box<dyn FnMut() -> Option<u64>>>) -> Self {
+        Self(match device_pool {
+            Some(read) => Some(Box::new(SampledProbe::new(read))),
+            None if label.starts_with("flex") || label.starts_with("ndarray") => {
+                Some(Box::new(ProcessPeakRss::new()))
+            }
+            None => None,
+        })
+    }
+
+    /// `, peak memory N MiB (what)`, or nothing when it cannot be read.
+    fn sample_and_describe(&mut self) -> String {
+        let Some(probe) = &mut self.0 else {
+            return String::new();
+        };
+        probe.sample();
+        probe.peak().map_or(String::new(), |r| {
+            let what = match r.measure {
+                entrannas_search::bench::MemoryMeasure::DeviceSampled => "device pool",
+                _ => "process RSS",
+            };
+            format!(", peak memory {:.0} MiB ({what})", r.bytes as f64 / MIB)
+        })
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// An epoch progress bar on a terminal, log lines otherwise, and the Ctrl-C flag.
 pub struct EpochBar {
@@ -18,11 +56,13 @@ pub struct EpochBar {
     started: Instant,
     epochs: usize,
     first_epoch: Option<usize>,
+    memory: PeakMemory,
 }
 
 impl EpochBar {
-    /// A progress display; Ctrl-C sets a flag that stops the run after the epoch.
-    pub fn new() -> Self {
+    /// A progress display showing the run's peak `memory`; Ctrl-C sets a flag that
+    /// stops the run after the epoch.
+    pub fn new(memory: PeakMemory) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         // A second Ctrl-C (or a handler that cannot be installed) falls back to the
@@ -40,6 +80,7 @@ impl EpochBar {
             started: Instant::now(),
             epochs: 0,
             first_epoch: None,
+            memory,
         }
     }
 
@@ -63,6 +104,7 @@ impl EpochBar {
 
     /// Progress within the epoch.
     pub fn step(&mut self, epoch: usize, step: usize, steps: usize, message: String) {
+        let message = message + &self.memory.sample_and_describe();
         match &self.bar {
             Some(bar) => {
                 bar.set_position(step as u64);
@@ -74,6 +116,7 @@ impl EpochBar {
 
     /// The epoch is done: clears the bar and prints `summary` with the run's ETA.
     pub fn finish(&mut self, epoch: usize, summary: String) {
+        let summary = summary + &self.memory.sample_and_describe();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -227,6 +270,27 @@ impl SearchObserver for SearchProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_memory_is_the_pools_largest_sample_or_the_process_peak() {
+        let mut samples = vec![1 << 20, 3 << 20].into_iter();
+        let mut pool = PeakMemory::new("cuda:0", Some(Box::new(move || samples.next())));
+        let mut described = || pool.sample_and_describe();
+        assert_eq!(described(), ", peak memory 1 MiB (device pool)");
+        assert_eq!(described(), ", peak memory 3 MiB (device pool)");
+        // A reader with nothing more to say keeps the peak.
+        assert_eq!(described(), ", peak memory 3 MiB (device pool)");
+
+        let mut cpu = PeakMemory::new("flex (cpu)", None);
+        let text = cpu.sample_and_describe();
+        if cfg!(target_os = "linux") {
+            assert!(
+                text.starts_with(", peak memory ") && text.ends_with(" MiB (process RSS)"),
+                "{text}"
+            );
+        }
+        assert_eq!(PeakMemory::new("tch", None).sample_and_describe(), "");
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -12,9 +12,11 @@ use entrannas_search::{
 };
 use serde::Serialize;
 
-use crate::backend::{DeviceSpec, DevicesTask, dispatch_devices, parse_devices};
+use crate::backend::{
+    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, parse_devices,
+};
 use crate::error::CliError;
-use crate::progress::{EpochBar, SearchProgress};
+use crate::progress::{EpochBar, PeakMemory, SearchProgress};
 
 /// Arguments of `entrannas search`. Flags override the `--config` file or the preset.
 /// Without `--preset`, `--config` and `--dataset`, the `quick` preset searches the
@@ -311,12 +313,14 @@ struct SearchTask {
     resume: bool,
     /// Several searches (`--runs`, or a resumed parent of several).
     runs: Option<usize>,
+    /// The first device's GPU memory pool reader, if it has one.
+    device_pool: Option<Box<dyn FnMut() -> Option<u64>>>,
 }
 
 impl DevicesTask for SearchTask {
     type Output = Result<(), CliError>;
 
-    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output {
+    fn run<B: AutodiffBackend>(mut self, devices: Vec<B::Device>, label: &str) -> Self::Output {
         let env = Environment {
             entrannas: env!("CARGO_PKG_VERSION"),
             burn: "0.21.0",
@@ -354,7 +358,8 @@ impl DevicesTask for SearchTask {
             self.data.info.classes,
             self.run.path().display()
         );
-        let mut progress = SearchProgress(EpochBar::new());
+        let memory = PeakMemory::new(label, self.device_pool.take());
+        let mut progress = SearchProgress(EpochBar::new(memory));
         if let Some(runs) = self.runs {
             return self.run_several::<B>(runs, &mut progress, &devices);
         }
@@ -512,6 +517,7 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
             run,
             resume,
             runs,
+            device_pool: device_memory_reader(&devices[0]),
         },
     )?
 }

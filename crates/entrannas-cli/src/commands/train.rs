@@ -9,9 +9,9 @@ use entrannas_cell::TargetLayout;
 use entrannas_data::OpenedDataset;
 use entrannas_eval::{RunDir, TrainConfig, TrainJob, evaluate, load_for_inference};
 
-use crate::backend::{BackendTask, DeviceSpec, dispatch};
+use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch};
 use crate::error::CliError;
-use crate::progress::{EpochBar, TrainProgress};
+use crate::progress::{EpochBar, PeakMemory, TrainProgress};
 
 /// Arguments of `entrannas train`. Flags override `--config`, which overrides the
 /// layout's paper defaults.
@@ -170,13 +170,16 @@ struct TrainTask {
     resume: bool,
     force: bool,
     runs: usize,
+    /// The device's GPU memory pool reader, if it has one.
+    device_pool: Option<Box<dyn FnMut() -> Option<u64>>>,
 }
 
 impl BackendTask for TrainTask {
     type Output = Result<(), CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
-        let mut progress = TrainProgress(EpochBar::new());
+    fn run<B: AutodiffBackend>(mut self, device: B::Device, label: &str) -> Self::Output {
+        let memory = PeakMemory::new(label, self.device_pool.take());
+        let mut progress = TrainProgress(EpochBar::new(memory));
         eprintln!(
             "train: {} layout, C = {}, L = {}, {} epochs on {} ({label}); output in {}",
             self.job.config.layout,
@@ -277,6 +280,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             resume,
             force: args.force,
             runs: args.runs,
+            device_pool: device_memory_reader(&device),
         },
     )?
 }
