@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use entrannas_search::bench::{MemoryProbe, ProcessPeakRss, SampledProbe};
+use entrannas_search::bench::{MemoryMeasure, MemoryProbe, ProcessPeakRss, SampledProbe};
 use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,7 +38,7 @@ impl PeakMemory {
         probe.sample();
         probe.peak().map_or(String::new(), |r| {
             let what = match r.measure {
-                entrannas_search::bench::MemoryMeasure::DeviceSampled => "device pool",
+                MemoryMeasure::DeviceSampled => "device pool",
                 _ => "process RSS",
             };
             format!(", peak memory {:.0} MiB ({what})", r.bytes as f64 / MIB)
