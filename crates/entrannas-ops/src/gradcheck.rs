@@ -325,3 +325,66 @@ fn pointwise_convolutions_as_matrix_products_equal_burns_convolution() {
         }
     }
 }
+
+#[test]
+fn factorized_reduce_equals_shifting_padding_and_striding_the_whole_input() {
+    use crate::module::FactorizedReduce;
+    use burn::tensor::ops::PadMode;
+
+    // DARTS's formulation, with burn's own strided convolutions.
+    fn reference(fr: &FactorizedReduce<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = burn::tensor::activation::relu(x);
+        let [n, c, h, w] = x.dims();
+        let shifted = x
+            .clone()
+            .slice([0..n, 0..c, 1..h, 1..w])
+            .pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
+        let out = Tensor::cat(vec![fr.even.forward(x), fr.odd.forward(shifted)], 1);
+        fr.norm.forward(out)
+    }
+
+    let op: Op<B> = OpRegistry::default()
+        .build("skip_connect", &OpSpec::eval(4, 2), &Default::default())
+        .unwrap();
+    let Layer::FactorizedReduce(fr) = &op.layers[0] else {
+        panic!("skip_connect at stride 2 is a factorized reduce");
+    };
+    for (h, w) in [(2, 2), (3, 3), (6, 6), (7, 7), (6, 7), (7, 4), (8, 8)] {
+        let shape = [3, 4, h, w];
+        let x_values = noise((h * 10 + w) as u64, shape.iter().product());
+        let run = |ours: bool| {
+            let x = tensor(x_values.clone(), shape).require_grad();
+            let y = if ours {
+                op.forward(x.clone())
+            } else {
+                reference(fr, x.clone())
+            };
+            let dims = y.dims();
+            let r = tensor(noise(5, dims.iter().product()), dims);
+            let grads = (y.clone() * r).sum().backward();
+            let parts = vec![
+                to_vec(y),
+                to_vec(x.grad(&grads).unwrap()),
+                to_vec(fr.even.weight.val().grad(&grads).unwrap()),
+                to_vec(fr.odd.weight.val().grad(&grads).unwrap()),
+            ];
+            (dims, parts)
+        };
+        let (dims, expected) = run(false);
+        let (our_dims, ours) = run(true);
+        assert_eq!(our_dims, dims, "{h}x{w}");
+        assert_eq!(dims, [3, 4, h.div_ceil(2), w.div_ceil(2)], "{h}x{w}");
+        for (part, (a, b)) in ours.iter().zip(&expected).enumerate() {
+            for (x, y) in a.iter().zip(b) {
+                approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = 1e-12);
+            }
+            assert_eq!(a.len(), b.len(), "{h}x{w}: part {part}");
+        }
+    }
+    // One row or column: the shifted half is all padding.
+    for (h, w) in [(1, 1), (1, 4), (5, 1)] {
+        let out = op.forward(tensor(noise(9, 3 * 4 * h * w), [3, 4, h, w]));
+        assert_eq!(out.dims(), [3, 4, h.div_ceil(2), w.div_ceil(2)], "{h}x{w}");
+        assert!(to_vec(out).iter().all(|v| v.is_finite()), "{h}x{w}");
+    }
+}

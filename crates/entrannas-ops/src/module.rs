@@ -105,18 +105,26 @@ pub fn apply_conv<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4>
     if conv.kernel_size != [1, 1] || conv.groups != 1 || !unpadded {
         return conv.forward(x);
     }
-    let [sh, sw] = conv.stride;
-    let x = if sh == 1 && sw == 1 {
-        x
-    } else {
-        let [_, _, h, w] = x.dims();
-        x.slice([
-            Slice::from(..),
-            Slice::from(..),
-            Slice::new(0, Some(h as isize), sh as isize),
-            Slice::new(0, Some(w as isize), sw as isize),
-        ])
-    };
+    pointwise(conv, strided(x, 0, conv.stride))
+}
+
+/// Rows `start, start + sh, ...` and columns `start, start + sw, ...` of `x`.
+fn strided<B: Backend>(x: Tensor<B, 4>, start: usize, [sh, sw]: [usize; 2]) -> Tensor<B, 4> {
+    if start == 0 && sh == 1 && sw == 1 {
+        return x;
+    }
+    let [_, _, h, w] = x.dims();
+    x.slice([
+        Slice::from(..),
+        Slice::from(..),
+        Slice::new(start as isize, Some(h as isize), sh as isize),
+        Slice::new(start as isize, Some(w as isize), sw as isize),
+    ])
+}
+
+/// The 1x1 weights (and bias) of `conv` applied at every pixel of `x`, as one matrix
+/// product, whatever the stride `conv` was built with ([`apply_conv`] strides first).
+fn pointwise<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
     let out = conv.weight.dims()[0];
     let weight = conv.weight.val().reshape([1, out, c]);
@@ -200,17 +208,23 @@ impl<B: Backend> Layer<B> {
             }
             Layer::FactorizedReduce(fr) => {
                 let x = burn::tensor::activation::relu(x);
-                let [n, c, h, w] = x.dims();
-                // Shift by one pixel; pad the far edge so odd sizes round up like the
-                // other stride-2 operations.
-                let shifted = x
-                    .clone()
-                    .slice([0..n, 0..c, 1..h, 1..w])
-                    .pad([(0, 1), (0, 1)], PadMode::Constant(0.0));
-                let out = Tensor::cat(
-                    vec![apply_conv(&fr.even, x), apply_conv(&fr.odd, shifted)],
-                    1,
-                );
+                let [_, _, h, w] = x.dims();
+                // The odd half sees the input shifted by one pixel: rows and columns
+                // 1, 3, 5, ...; at an odd size a zero row and column at the far edge
+                // round it up like the other stride-2 operations. (The same values as
+                // shifting the whole input, padding it and striding the convolution,
+                // without the two full-size copies.)
+                let odd = match (h % 2, w % 2) {
+                    // A single row or column has no shifted pixels: all padding.
+                    _ if h < 2 || w < 2 => {
+                        let [n, c, _, _] = x.dims();
+                        Tensor::zeros([n, c, h.div_ceil(2), w.div_ceil(2)], &x.device())
+                    }
+                    (0, 0) => strided(x.clone(), 1, [2, 2]),
+                    (bottom, right) => strided(x.clone(), 1, [2, 2])
+                        .pad([(0, bottom), (0, right)], PadMode::Constant(0.0)),
+                };
+                let out = Tensor::cat(vec![apply_conv(&fr.even, x), pointwise(&fr.odd, odd)], 1);
                 fr.norm.forward(out)
             }
         }
