@@ -5,6 +5,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use burn::tensor::backend::AutodiffBackend;
+use entrannas_search::bench::{MemoryProbe, ProcessPeakRss, SampledProbe};
 
 use crate::error::CliError;
 
@@ -284,6 +285,23 @@ pub fn dispatch_devices<T: DevicesTask>(
         }
         #[allow(unreachable_patterns)]
         _ => Err(CliError::BackendMissing(first.kind.name())),
+    }
+}
+
+/// What measures the memory of a run on the device `label` names (as the backends
+/// print it): the largest sample of `device_pool` (a GPU's memory pool, from
+/// [`device_memory_reader`]) when there is one, the process's peak resident size on the
+/// CPU backends, nothing otherwise (libtorch).
+pub fn memory_probe(
+    label: &str,
+    device_pool: Option<Box<dyn FnMut() -> Option<u64>>>,
+) -> Option<Box<dyn MemoryProbe>> {
+    match device_pool {
+        Some(read) => Some(Box::new(SampledProbe::new(read))),
+        None if label.starts_with("flex") || label.starts_with("ndarray") => {
+            Some(Box::new(ProcessPeakRss::new()))
+        }
+        None => None,
     }
 }
 

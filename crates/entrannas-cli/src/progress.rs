@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use entrannas_search::bench::{MemoryMeasure, MemoryProbe, ProcessPeakRss, SampledProbe};
+use entrannas_search::bench::{MemoryMeasure, MemoryProbe};
 use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -18,16 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct PeakMemory(Option<Box<dyn MemoryProbe>>);
 
 impl PeakMemory {
-    /// For the device `label` names (as the backends print it), with the GPU pool
-    /// reader [`crate::backend::device_memory_reader`] gives, if any.
-    pub fn new(label: &str, device_pool: Option<Box<dyn FnMut() -> Option<u64>>>) -> Self {
-        Self(match device_pool {
-            Some(read) => Some(Box::new(SampledProbe::new(read))),
-            None if label.starts_with("flex") || label.starts_with("ndarray") => {
-                Some(Box::new(ProcessPeakRss::new()))
-            }
-            None => None,
-        })
+    /// Shows what `probe` ([`crate::backend::memory_probe`]) measures; nothing without one.
+    pub fn new(probe: Option<Box<dyn MemoryProbe>>) -> Self {
+        Self(probe)
     }
 
     /// `, peak memory N MiB (what)`, or nothing when it cannot be read.
@@ -270,18 +263,20 @@ impl SearchObserver for SearchProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::memory_probe;
 
     #[test]
     fn peak_memory_is_the_pools_largest_sample_or_the_process_peak() {
         let mut samples = vec![1 << 20, 3 << 20].into_iter();
-        let mut pool = PeakMemory::new("cuda:0", Some(Box::new(move || samples.next())));
+        let probe = memory_probe("cuda:0", Some(Box::new(move || samples.next())));
+        let mut pool = PeakMemory::new(probe);
         let mut described = || pool.sample_and_describe();
         assert_eq!(described(), ", peak memory 1 MiB (device pool)");
         assert_eq!(described(), ", peak memory 3 MiB (device pool)");
         // A reader with nothing more to say keeps the peak.
         assert_eq!(described(), ", peak memory 3 MiB (device pool)");
 
-        let mut cpu = PeakMemory::new("flex (cpu)", None);
+        let mut cpu = PeakMemory::new(memory_probe("flex (cpu)", None));
         let text = cpu.sample_and_describe();
         if cfg!(target_os = "linux") {
             assert!(
@@ -289,7 +284,8 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(PeakMemory::new("tch", None).sample_and_describe(), "");
+        assert!(memory_probe("tch", None).is_none());
+        assert_eq!(PeakMemory::new(None).sample_and_describe(), "");
     }
 
     #[test]

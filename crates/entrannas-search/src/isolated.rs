@@ -1,5 +1,6 @@
-//! Tests that need burn's process-wide CPU generator (or the process's memory
-//! figures) to themselves run alone in a child process of the test binary.
+//! Tests that need the process's memory figures to themselves run alone in a child
+//! process of the test binary; tests that seed burn's process-wide CPU generators take
+//! turns through [`seeded`].
 
 /// Names, in the child process, the one test it runs.
 const ISOLATED_TEST: &str = "ENTRANNAS_ISOLATED_TEST";

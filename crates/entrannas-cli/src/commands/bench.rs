@@ -7,12 +7,11 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_search::StemLayout;
 use entrannas_search::bench::{
-    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, ProcessPeakRss, Rung, SampledProbe,
-    run_ladder, table,
+    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, Rung, run_ladder, table,
 };
 
 use crate::backend::{
-    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, parse_devices,
+    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, memory_probe, parse_devices,
 };
 use crate::error::CliError;
 
@@ -84,12 +83,10 @@ impl DevicesTask for BenchTask {
         );
         // Process peak RSS measures the CPU backends' memory; a GPU's is its memory
         // pool, read after every step.
-        let mut cpu_probe = ProcessPeakRss::new();
+        let mut measured = memory_probe(label, device_memory);
         let mut none = NoMemoryProbe;
-        let mut device_probe = device_memory.map(SampledProbe::new);
-        let probe: &mut dyn MemoryProbe = match &mut device_probe {
-            Some(p) => p,
-            None if label.starts_with("flex") || label.starts_with("ndarray") => &mut cpu_probe,
+        let probe: &mut dyn MemoryProbe = match &mut measured {
+            Some(p) => p.as_mut(),
             None => &mut none,
         };
         let mut on_row = |row: &BenchRow| {

@@ -13,7 +13,7 @@ use entrannas_search::{
 use serde::Serialize;
 
 use crate::backend::{
-    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, parse_devices,
+    DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, memory_probe, parse_devices,
 };
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, SearchProgress};
@@ -358,7 +358,7 @@ impl DevicesTask for SearchTask {
             self.data.info.classes,
             self.run.path().display()
         );
-        let memory = PeakMemory::new(label, self.device_pool.take());
+        let memory = PeakMemory::new(memory_probe(label, self.device_pool.take()));
         let mut progress = SearchProgress(EpochBar::new(memory));
         if let Some(runs) = self.runs {
             return self.run_several::<B>(runs, &mut progress, &devices);

@@ -9,7 +9,7 @@ use entrannas_cell::TargetLayout;
 use entrannas_data::OpenedDataset;
 use entrannas_eval::{RunDir, TrainConfig, TrainJob, evaluate, load_for_inference};
 
-use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch};
+use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, TrainProgress};
 
@@ -178,7 +178,7 @@ impl BackendTask for TrainTask {
     type Output = Result<(), CliError>;
 
     fn run<B: AutodiffBackend>(mut self, device: B::Device, label: &str) -> Self::Output {
-        let memory = PeakMemory::new(label, self.device_pool.take());
+        let memory = PeakMemory::new(memory_probe(label, self.device_pool.take()));
         let mut progress = TrainProgress(EpochBar::new(memory));
         eprintln!(
             "train: {} layout, C = {}, L = {}, {} epochs on {} ({label}); output in {}",
