@@ -11,6 +11,7 @@
 # Usage (from the repository root):
 #   scripts/gpu-check.sh [--bin PATH] [--data DIR] [--out DIR] [--cache DIR]
 #                        [--budget SECONDS] [--steps a,b,...] [--cpu-only]
+#                        [--depthwise grouped|taps|tap-weight-grad]
 #   --bin       the binary (default target/release/entrannas)
 #   --data      Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist;
 #               the embedded subset is used when the folder has no files)
@@ -21,9 +22,10 @@
 #   --cpu-only  dry run: `flex` stands in for `cuda`, `ndarray` for the CPU reference
 #               and `flex` for `vulkan`, at tiny sizes (proves the script's logic)
 #   --gpu DEV / --vk DEV / --ref DEV   override the three devices
+#   --depthwise how every command computes depthwise convolutions (docs/GPU.md, 4)
 # Steps, in priority order: env info first-cold first-warm bench-darts-64
-#   bench-entran-64 bench-entran-256 agreement search train ladder-cuda ladder-vulkan
-#   first-minimal
+#   bench-entran-64 bench-entran-256 agreement profile-entran-256 vulkan-entran search
+#   train ladder-cuda ladder-vulkan first-minimal
 set -uo pipefail
 
 start_epoch=$(date +%s)
@@ -34,6 +36,7 @@ cache=.gpu-cache
 budget=480
 only=""
 cpu_only=0
+depthwise=""
 gpu="" vk="" ref=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,10 +47,11 @@ while [ $# -gt 0 ]; do
     --budget) budget=$2; shift 2 ;;
     --steps) only=$2; shift 2 ;;
     --cpu-only) cpu_only=1; shift ;;
+    --depthwise) depthwise=$2; shift 2 ;;
     --gpu) gpu=$2; shift 2 ;;
     --vk) vk=$2; shift 2 ;;
     --ref) ref=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +66,12 @@ command -v python3 >/dev/null || { echo "gpu-check: python3 is needed for the JS
 mkdir -p "$out" "$cache"
 work=$(mktemp -d "${TMPDIR:-/tmp}/entrannas-gpu-check.XXXXXX")
 deadline=$((start_epoch + budget - 25)) # 25 s left for the report and the archives
+if [ -n "$depthwise" ]; then
+  # Every command of the check computes depthwise convolutions this way.
+  printf '#!/bin/sh\nexec "%s" --depthwise "%s" "$@"\n' "$bin" "$depthwise" >"$work/entrannas"
+  chmod +x "$work/entrannas"
+  bin="$work/entrannas"
+fi
 
 if [ "$cpu_only" = 1 ]; then
   gpu=${gpu:-flex}; vk=${vk:-flex}; ref=${ref:-ndarray}
@@ -236,6 +246,23 @@ if selected agreement; then
 fi
 run_step agreement 150 -- bash -c agree
 
+# Where the time of full EnTranNAS's step goes: CubeCL's profiler times every kernel
+# (and flushes after each, so the step itself is slower) and writes one summary per
+# synchronisation, per kernel name: calls and total time.
+if selected profile-entran-256; then
+  CWD_DIR=$(cubecl_dir profile-entran-256 "$cache")
+  cat >>"$CWD_DIR/cubecl.toml" <<EOF
+[profiling.logger]
+level = "basic"
+file = "$work/logs-profile-entran-256/profile.log"
+EOF
+  export CWD_DIR
+fi
+run_step profile-entran-256 60 -- "$bin" bench --device "$gpu" --rungs bottleneck --batch-sizes "$big_batch" "${bench_shape[@]}" --steps 2 --warmup 1 --json "$work/profile-entran-256.json"
+unset CWD_DIR
+# Vulkan against CUDA on full EnTranNAS (the issue: within 2x).
+run_step vulkan-entran 120 -- "$bin" bench --device "$vk" --rungs bottleneck --batch-sizes "$one_batch,$big_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/vulkan-entran.json"
+
 run_step search 120 -- "$bin" search --device "$gpu" "${dataset[@]}" "${net[@]}" "${search_size[@]}" --epochs 1 --out "$work/search" --force
 genotype="$work/search/genotype.json"
 [ -f "$genotype" ] || genotype=darts_v2
@@ -359,7 +386,8 @@ report = {
     "first_step_seconds": first,
     "agreement": agreement,
     "bench": {n: bench(n) for n in ("first-cold", "first-warm", "bench-darts-64",
-                                    "bench-entran-64", "bench-entran-256", "ladder-cuda",
+                                    "bench-entran-64", "bench-entran-256",
+                                    "profile-entran-256", "vulkan-entran", "ladder-cuda",
                                     "ladder-vulkan", "first-minimal")},
     "search": run_summary("search"),
     "train": run_summary("train"),

@@ -4,6 +4,7 @@
 mod backend;
 mod commands;
 mod error;
+mod kernel_cache;
 mod progress;
 
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ use crate::error::CliError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How depthwise convolutions are computed: burn's grouped convolution (`grouped`),
+    /// a sum over the kernel's taps (`taps`), or the grouped convolution with the weight
+    /// gradient from the taps (`tap-weight-grad`). The same values; the speed differs by
+    /// backend (docs/GPU.md, section 4).
+    #[arg(long, global = true, default_value = "grouped")]
+    depthwise: entrannas_ops::DepthwiseConv,
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +65,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    entrannas_ops::set_depthwise_conv(cli.depthwise);
+    #[cfg(any(
+        feature = "cuda",
+        feature = "vulkan",
+        feature = "wgpu",
+        feature = "metal"
+    ))]
+    kernel_cache::install();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

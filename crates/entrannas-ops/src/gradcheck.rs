@@ -327,6 +327,93 @@ fn pointwise_convolutions_as_matrix_products_equal_burns_convolution() {
 }
 
 #[test]
+fn depthwise_convolutions_by_taps_equal_burns_grouped_convolution() {
+    use crate::depthwise::{DepthwiseConv, apply};
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+
+    // The separable (3x3, 5x5) and dilated (3x3 and 5x5 at dilation 2) convolutions of
+    // the search space at strides 1 and 2, a 7x7 one, unpadded and biased ones, on even
+    // and odd sizes: outputs and input, weight and bias gradients.
+    let cases = [
+        (3, 1, 1, 1, false),
+        (5, 2, 1, 1, false),
+        (3, 1, 2, 1, false),
+        (5, 2, 2, 1, false),
+        (3, 2, 1, 2, false),
+        (5, 4, 2, 2, false),
+        (7, 3, 1, 1, true),
+        (3, 0, 2, 1, true),
+    ];
+    let channels = 4;
+    for (kernel, padding, stride, dilation, bias) in cases {
+        for size in [7, 8] {
+            let what = format!(
+                "kernel {kernel} padding {padding} stride {stride} dilation {dilation} bias {bias} size {size}"
+            );
+            let conv = Conv2dConfig::new([channels, channels], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_dilation([dilation, dilation])
+                .with_padding(PaddingConfig2d::Explicit(
+                    padding, padding, padding, padding,
+                ))
+                .with_groups(channels)
+                .with_bias(bias)
+                .init::<B>(&Default::default());
+            let shape = [3, channels, size, size];
+            let x_values = noise(size as u64 + kernel as u64, shape.iter().product());
+            let run = |strategy: DepthwiseConv| {
+                let x = tensor(x_values.clone(), shape).require_grad();
+                let y = apply(&conv, x.clone(), strategy)
+                    .unwrap_or_else(|_| panic!("{what}: a depthwise convolution"));
+                let dims = y.dims();
+                let r = tensor(noise(3, dims.iter().product()), dims);
+                let grads = (y.clone() * r).sum().backward();
+                let mut parts = vec![to_vec(y), to_vec(x.grad(&grads).unwrap())];
+                parts.push(to_vec(conv.weight.val().grad(&grads).unwrap()));
+                if let Some(b) = &conv.bias {
+                    parts.push(b.val().grad(&grads).unwrap().into_data().to_vec().unwrap());
+                }
+                (dims, parts)
+            };
+            let (dims, burns) = run(DepthwiseConv::Grouped);
+            for strategy in [DepthwiseConv::Taps, DepthwiseConv::TapWeightGrad] {
+                let (tap_dims, ours) = run(strategy);
+                assert_eq!(dims, tap_dims, "{what}, {strategy}");
+                assert_eq!(ours.len(), burns.len(), "{what}, {strategy}");
+                for (part, (a, b)) in ours.iter().zip(&burns).enumerate() {
+                    assert_eq!(a.len(), b.len(), "{what}, {strategy}: part {part}");
+                    for (x, y) in a.iter().zip(b) {
+                        approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = 1e-10);
+                    }
+                }
+            }
+        }
+    }
+    // Only depthwise convolutions take these paths: a dense, a 1x1 and a grouped
+    // convolution with two channels per group go to burn's.
+    for (groups, kernel) in [(1, 3), (1, 1), (2, 3)] {
+        let conv = Conv2dConfig::new([4, 4], [kernel, kernel])
+            .with_groups(groups)
+            .init::<B>(&Default::default());
+        let x = tensor(noise(1, 4 * 6 * 6), [1, 4, 6, 6]);
+        assert!(
+            apply(&conv, x, DepthwiseConv::Taps).is_err(),
+            "groups {groups}"
+        );
+    }
+    for strategy in DepthwiseConv::ALL {
+        assert_eq!(strategy.name().parse::<DepthwiseConv>(), Ok(strategy));
+    }
+    assert!(
+        "fast"
+            .parse::<DepthwiseConv>()
+            .unwrap_err()
+            .contains("tap-weight-grad")
+    );
+}
+
+#[test]
 fn factorized_reduce_equals_shifting_padding_and_striding_the_whole_input() {
     use crate::module::FactorizedReduce;
     use burn::tensor::ops::PadMode;

@@ -6,6 +6,7 @@
 //! operations are named by [`OpKind`] with DARTS's exact names; a user's crate adds
 //! its own through [`OpRegistry::register`].
 
+pub mod depthwise;
 mod error;
 pub mod grad;
 pub mod init;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod replica;
 pub mod spec;
 
+pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
 pub use error::OpsError;
 pub use grad::{clip_global_norm, sum_gradients};
 pub use init::materialize;

@@ -96,8 +96,14 @@ fn conv<B: Backend>(spec: &ConvSpec, device: &B::Device) -> Conv2d<B> {
 /// equals the convolution. Its gradients are matrix products too: burn 0.21's generic
 /// convolution backward first transposes batch and channels, which the CPU backends
 /// copy element by element (2 to 8 times slower forward and backward on the search's
-/// shapes; docs/PERFORMANCE.md). Every other convolution goes to burn's.
+/// shapes; docs/PERFORMANCE.md). A depthwise convolution is computed as
+/// [`crate::depthwise_conv`] says (burn's grouped convolution by default). Every other
+/// convolution goes to burn's.
 pub fn apply_conv<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let x = match crate::depthwise::apply(conv, x, crate::depthwise_conv()) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
     let unpadded = matches!(
         conv.padding,
         PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)

@@ -414,6 +414,41 @@ impl MemoryProbe for ProcessPeakRss {
     }
 }
 
+/// Which of a rung's steps a [`BenchEvent::Step`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// The first step (kernel compilation and autotuning on a GPU).
+    First,
+    /// A warm-up step, not timed in the row.
+    Warmup,
+    /// A timed step.
+    Timed,
+}
+
+/// What [`run_ladder`] reports while it runs.
+#[derive(Debug, Clone, Copy)]
+pub enum BenchEvent<'a> {
+    /// One (synchronised) step of a rung has finished.
+    Step {
+        /// The rung.
+        rung: Rung,
+        /// The batch size.
+        batch: usize,
+        /// First, warm-up or timed.
+        kind: StepKind,
+        /// 1-based index among all the rung's steps (first, warm-up and timed).
+        index: usize,
+        /// How many steps the rung runs in all.
+        of: usize,
+        /// Wall time of the step, seconds.
+        seconds: f64,
+        /// The step's weight loss.
+        loss: f64,
+    },
+    /// A rung at a batch size is done (ratios to DARTS are not filled in yet).
+    Row(&'a BenchRow),
+}
+
 /// One rung at one batch size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRow {
@@ -545,6 +580,7 @@ fn run_rung<B: AutodiffBackend>(
     batch: usize,
     devices: &[B::Device],
     memory: &mut dyn MemoryProbe,
+    on_event: &mut dyn FnMut(BenchEvent<'_>),
 ) -> Result<BenchRow, SearchError> {
     let device = devices
         .first()
@@ -565,23 +601,36 @@ fn run_rung<B: AutodiffBackend>(
     memory.sample();
 
     let mut derivation = searcher.derive(tau)?;
-    let mut iterate = |searcher: &mut Searcher<B>, derivation: &mut Derivation| {
+    let of = 1 + bench.warmup + bench.steps;
+    let mut index = 0;
+    let mut iterate = |searcher: &mut Searcher<B>, derivation: &mut Derivation, kind| {
         let start = Instant::now();
         let out = searcher.step(derivation, &val, &train, tau, lr)?;
         let loss = sync_scalar(out.loss, device);
         let seconds = start.elapsed().as_secs_f64();
         memory.sample();
+        index += 1;
+        on_event(BenchEvent::Step {
+            rung,
+            batch,
+            kind,
+            index,
+            of,
+            seconds,
+            loss,
+        });
         Ok::<_, SearchError>((seconds, loss))
     };
-    let (first, _) = iterate(&mut searcher, &mut derivation)?;
+    let (first, _) = iterate(&mut searcher, &mut derivation, StepKind::First)?;
     for _ in 0..bench.warmup {
-        iterate(&mut searcher, &mut derivation)?;
+        iterate(&mut searcher, &mut derivation, StepKind::Warmup)?;
     }
     let mut times = Vec::with_capacity(bench.steps);
     let mut final_loss = f64::NAN;
     let mut evaluations = 0;
     for _ in 0..bench.steps {
-        let (result, count) = count_op_evaluations(|| iterate(&mut searcher, &mut derivation));
+        let (result, count) =
+            count_op_evaluations(|| iterate(&mut searcher, &mut derivation, StepKind::Timed));
         let (seconds, loss) = result?;
         times.push(seconds);
         final_loss = loss;
@@ -647,7 +696,7 @@ pub fn fill_ratios(rows: &mut [BenchRow]) {
 
 /// Runs the ladder: every rung of `bench.rungs` at every batch size, in that order,
 /// on the first of `devices` (the shards of `bench.shards > 1` on all of them), with
-/// `memory` measuring each run's peak. `on_row` sees each row as it
+/// `memory` measuring each run's peak. `on_event` sees every step and every row as it
 /// is measured (ratios are filled only in the returned rows).
 ///
 /// A rung that fails (an error, or a panic such as a device running out of memory)
@@ -656,14 +705,14 @@ pub fn run_ladder<B: AutodiffBackend>(
     bench: &BenchConfig,
     devices: &[B::Device],
     memory: &mut dyn MemoryProbe,
-    on_row: &mut dyn FnMut(&BenchRow),
+    on_event: &mut dyn FnMut(BenchEvent<'_>),
 ) -> Result<Vec<BenchRow>, SearchError> {
     bench.validate()?;
     let mut rows = Vec::with_capacity(bench.batch_sizes.len() * bench.rungs.len());
     for &batch in &bench.batch_sizes {
         for &rung in &bench.rungs {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_rung::<B>(rung, bench, batch, devices, &mut *memory)
+                run_rung::<B>(rung, bench, batch, devices, &mut *memory, &mut *on_event)
             }));
             let row = match outcome {
                 Ok(Ok(row)) => row,
@@ -676,7 +725,7 @@ pub fn run_ladder<B: AutodiffBackend>(
                 ),
             };
             tracing::info!(rung = rung.key(), batch, error = ?row.error, "bench rung done");
-            on_row(&row);
+            on_event(BenchEvent::Row(&row));
             rows.push(row);
         }
     }
@@ -909,15 +958,23 @@ mod tests {
             image: [1, 8, 8],
             ..BenchConfig::default()
         };
-        let mut seen = 0;
+        let (mut seen, mut steps) = (0, Vec::new());
         let rows = run_ladder::<B>(
             &bench,
             &[Default::default()],
             &mut ProcessPeakRss::new(),
-            &mut |_| seen += 1,
+            &mut |event| match event {
+                BenchEvent::Row(_) => seen += 1,
+                BenchEvent::Step {
+                    kind, index, of, ..
+                } => steps.push((kind, index, of)),
+            },
         )
         .unwrap();
         assert_eq!((rows.len(), seen), (6, 6));
+        // One first step and one timed step per rung, numbered within the rung.
+        let per_rung = [(StepKind::First, 1, 2), (StepKind::Timed, 2, 2)];
+        assert_eq!(steps, per_rung.repeat(6));
         for (row, rung) in rows.iter().zip(Rung::ALL) {
             assert_eq!(row.rung, rung);
             assert!(row.error.is_none(), "{rung}: {:?}", row.error);

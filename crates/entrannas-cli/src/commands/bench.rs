@@ -7,7 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_search::StemLayout;
 use entrannas_search::bench::{
-    BenchConfig, BenchRow, MemoryProbe, NoMemoryProbe, Rung, run_ladder, table,
+    BenchConfig, BenchEvent, MemoryProbe, NoMemoryProbe, Rung, StepKind, run_ladder, table,
 };
 
 use crate::backend::{
@@ -72,9 +72,10 @@ impl DevicesTask for BenchTask {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output {
         let BenchTask(config, json, device_memory) = self;
         eprintln!(
-            "bench on {label}: batch sizes {:?}, {} timed steps{}",
+            "bench on {label}: batch sizes {:?}, {} timed steps, depthwise convolutions {}{}",
             config.batch_sizes,
             config.steps,
+            entrannas_ops::depthwise_conv(),
             if config.shards > 1 {
                 format!(", {} data-parallel shards", config.shards)
             } else {
@@ -89,7 +90,30 @@ impl DevicesTask for BenchTask {
             Some(p) => p.as_mut(),
             None => &mut none,
         };
-        let mut on_row = |row: &BenchRow| {
+        let mut on_event = |event: BenchEvent<'_>| {
+            let row = match event {
+                BenchEvent::Row(row) => row,
+                BenchEvent::Step {
+                    rung,
+                    batch,
+                    kind,
+                    index,
+                    of,
+                    seconds,
+                    loss,
+                } => {
+                    let kind = match kind {
+                        StepKind::First => "first",
+                        StepKind::Warmup => "warm-up",
+                        StepKind::Timed => "timed",
+                    };
+                    eprintln!(
+                        "    {} batch {batch}: step {index}/{of} ({kind}) {seconds:.3} s, loss {loss:.4}",
+                        rung.label()
+                    );
+                    return;
+                }
+            };
             eprintln!(
                 "  {} batch {}: {}",
                 row.rung.label(),
@@ -104,7 +128,7 @@ impl DevicesTask for BenchTask {
                 }
             );
         };
-        let rows = run_ladder::<B>(&config, &devices, probe, &mut on_row)?;
+        let rows = run_ladder::<B>(&config, &devices, probe, &mut on_event)?;
         println!("device: {label}\n{}", table(&rows));
         if let Some(path) = json {
             let text = serde_json::to_string_pretty(

@@ -1,6 +1,8 @@
 //! `entrannas info`: compiled backends and the devices they can open.
 
+use std::any::Any;
 use std::panic;
+use std::sync::{Arc, Mutex};
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
@@ -23,6 +25,10 @@ impl BackendTask for Probe {
 pub fn run() -> Result<(), CliError> {
     println!("entrannas {} (burn 0.21.0)", env!("CARGO_PKG_VERSION"));
     println!("default device: {} (`cpu`)", default_cpu().name());
+    println!(
+        "GPU kernel cache: {}",
+        crate::kernel_cache::KernelCache::current()
+    );
     println!("backends (device spec: status):");
     for kind in BackendKind::ALL {
         if !kind.compiled() {
@@ -42,25 +48,28 @@ pub fn run() -> Result<(), CliError> {
             println!("  {:<8} unavailable: {missing}", kind.name());
             continue;
         }
-        // Opening a GPU without a driver panics inside the backend: report it instead.
+        // Opening a GPU without a driver panics inside the backend, often on CubeCL's
+        // device thread, after which the caller sees only a closed channel: report the
+        // first panic of any thread instead.
+        let first_panic = Arc::new(Mutex::new(None::<String>));
         let hook = panic::take_hook();
-        panic::set_hook(Box::new(|_| {}));
+        let seen = Arc::clone(&first_panic);
+        panic::set_hook(Box::new(move |info| {
+            let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_none() {
+                *first = Some(panic_text(info.payload()));
+            }
+        }));
         let outcome = panic::catch_unwind(|| dispatch(&spec, Probe));
         panic::set_hook(hook);
+        let first = first_panic.lock().unwrap_or_else(|e| e.into_inner()).take();
         let status = match outcome {
             Ok(Ok(())) => "available".to_string(),
             Ok(Err(e)) => format!("unavailable: {e}"),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the backend panicked".into());
-                format!(
-                    "unavailable: {}",
-                    message.lines().next().unwrap_or_default()
-                )
-            }
+            Err(panic) => format!(
+                "unavailable: {}",
+                first.unwrap_or_else(|| panic_text(panic.as_ref()))
+            ),
         };
         let syntax = match kind {
             BackendKind::Flex | BackendKind::Ndarray => kind.name().to_string(),
@@ -71,6 +80,16 @@ pub fn run() -> Result<(), CliError> {
         println!("  {:<8} {status} (device spec: {syntax})", kind.name());
     }
     Ok(())
+}
+
+/// The first line of a panic's message.
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the backend panicked".into());
+    message.lines().next().unwrap_or_default().to_string()
 }
 
 /// The shared library a backend loads at run time that cannot be found, if any. CUDA
