@@ -294,34 +294,49 @@ fn pointwise_convolutions_as_matrix_products_equal_burns_convolution() {
                 .with_groups(groups)
                 .with_bias(bias)
                 .init::<B>(&Default::default());
+            let x = noise(size as u64, 3 * 4 * size * size);
             let shape = [3, 4, size, size];
-            let x_values = noise(size as u64, shape.iter().product());
-            let run = |matrix: bool| {
-                let x = tensor(x_values.clone(), shape).require_grad();
-                let y = if matrix {
-                    apply_conv(&conv, x.clone())
-                } else {
-                    conv.forward(x.clone())
-                };
-                let dims = y.dims();
-                let r = tensor(noise(3, dims.iter().product()), dims);
-                let grads = (y.clone() * r).sum().backward();
-                let mut parts = vec![to_vec(y), to_vec(x.grad(&grads).unwrap())];
-                parts.push(to_vec(conv.weight.val().grad(&grads).unwrap()));
-                if let Some(b) = &conv.bias {
-                    parts.push(b.val().grad(&grads).unwrap().into_data().to_vec().unwrap());
-                }
-                (dims, parts)
-            };
-            let (dims, burns) = run(false);
-            let (matrix_dims, ours) = run(true);
-            assert_eq!(dims, matrix_dims, "{what}");
-            for (part, (a, b)) in ours.iter().zip(&burns).enumerate() {
-                assert_eq!(a.len(), b.len(), "{what}: part {part}");
-                for (x, y) in a.iter().zip(b) {
-                    approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = 1e-12);
-                }
-            }
+            let burns = conv_outputs_and_gradients(&conv, &x, shape, |x| conv.forward(x));
+            let ours = conv_outputs_and_gradients(&conv, &x, shape, |x| apply_conv(&conv, x));
+            assert_same_parts(&ours, &burns, 1e-12, &what);
+        }
+    }
+}
+
+/// The output of `f` (a function of `conv`'s parameters) on `x` and the gradients of
+/// `sum(f(x) * r)`, `r` fixed noise, with respect to `x`, the weight and the bias.
+fn conv_outputs_and_gradients(
+    conv: &burn::nn::conv::Conv2d<B>,
+    x: &[f64],
+    shape: [usize; 4],
+    f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+) -> ([usize; 4], Vec<Vec<f64>>) {
+    let x = tensor(x.to_vec(), shape).require_grad();
+    let y = f(x.clone());
+    let dims = y.dims();
+    let r = tensor(noise(3, dims.iter().product()), dims);
+    let grads = (y.clone() * r).sum().backward();
+    let mut parts = vec![to_vec(y), to_vec(x.grad(&grads).unwrap())];
+    parts.push(to_vec(conv.weight.val().grad(&grads).unwrap()));
+    if let Some(b) = &conv.bias {
+        parts.push(b.val().grad(&grads).unwrap().into_data().to_vec().unwrap());
+    }
+    (dims, parts)
+}
+
+/// Equal shapes and parts, element by element to 1e-12 or `max_relative`.
+fn assert_same_parts(
+    (dims, parts): &([usize; 4], Vec<Vec<f64>>),
+    (reference_dims, reference): &([usize; 4], Vec<Vec<f64>>),
+    max_relative: f64,
+    what: &str,
+) {
+    assert_eq!(dims, reference_dims, "{what}");
+    assert_eq!(parts.len(), reference.len(), "{what}");
+    for (part, (a, b)) in parts.iter().zip(reference).enumerate() {
+        assert_eq!(a.len(), b.len(), "{what}: part {part}");
+        for (x, y) in a.iter().zip(b) {
+            approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = max_relative);
         }
     }
 }
@@ -361,32 +376,20 @@ fn depthwise_convolutions_by_taps_equal_burns_grouped_convolution() {
                 .with_bias(bias)
                 .init::<B>(&Default::default());
             let shape = [3, channels, size, size];
-            let x_values = noise(size as u64 + kernel as u64, shape.iter().product());
-            let run = |strategy: DepthwiseConv| {
-                let x = tensor(x_values.clone(), shape).require_grad();
-                let y = apply(&conv, x.clone(), strategy)
-                    .unwrap_or_else(|_| panic!("{what}: a depthwise convolution"));
-                let dims = y.dims();
-                let r = tensor(noise(3, dims.iter().product()), dims);
-                let grads = (y.clone() * r).sum().backward();
-                let mut parts = vec![to_vec(y), to_vec(x.grad(&grads).unwrap())];
-                parts.push(to_vec(conv.weight.val().grad(&grads).unwrap()));
-                if let Some(b) = &conv.bias {
-                    parts.push(b.val().grad(&grads).unwrap().into_data().to_vec().unwrap());
-                }
-                (dims, parts)
+            let x = noise(size as u64 + kernel as u64, shape.iter().product());
+            let run = |strategy| {
+                conv_outputs_and_gradients(&conv, &x, shape, |x| {
+                    apply(&conv, x, strategy).unwrap_or_else(|_| panic!("{what}: depthwise"))
+                })
             };
-            let (dims, burns) = run(DepthwiseConv::Grouped);
+            let burns = run(DepthwiseConv::Grouped);
             for strategy in [DepthwiseConv::Taps, DepthwiseConv::TapWeightGrad] {
-                let (tap_dims, ours) = run(strategy);
-                assert_eq!(dims, tap_dims, "{what}, {strategy}");
-                assert_eq!(ours.len(), burns.len(), "{what}, {strategy}");
-                for (part, (a, b)) in ours.iter().zip(&burns).enumerate() {
-                    assert_eq!(a.len(), b.len(), "{what}, {strategy}: part {part}");
-                    for (x, y) in a.iter().zip(b) {
-                        approx::assert_relative_eq!(*x, *y, epsilon = 1e-12, max_relative = 1e-10);
-                    }
-                }
+                assert_same_parts(
+                    &run(strategy),
+                    &burns,
+                    1e-10,
+                    &format!("{what}, {strategy}"),
+                );
             }
         }
     }
