@@ -116,6 +116,15 @@ pub fn install() {
     let KernelCache::Folder(dir) = KernelCache::current() else {
         return;
     };
+    // A folder that cannot be made would fail inside CubeCL at the first kernel: keep
+    // CubeCL's defaults instead, and say so.
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!(
+            "warning: kernel cache {} unusable ({e}); GPU kernels are not kept between runs",
+            dir.display()
+        );
+        return;
+    }
     let mut config = CubeClRuntimeConfig::default();
     config.compilation.cache = Some(CacheConfig::File(dir.join("compilation")));
     config.autotune.cache = CacheConfig::File(dir.join("autotune"));
