@@ -78,11 +78,16 @@ impl FromStr for DepthwiseConv {
     }
 }
 
+/// The position in [`DepthwiseConv::ALL`] of the process's strategy.
 static STRATEGY: AtomicU8 = AtomicU8::new(0);
 
 /// Sets how every depthwise convolution of this process is computed from now on.
 pub fn set_depthwise_conv(strategy: DepthwiseConv) {
-    STRATEGY.store(strategy as u8, Ordering::Relaxed);
+    let index = DepthwiseConv::ALL
+        .iter()
+        .position(|&d| d == strategy)
+        .expect("ALL holds every strategy");
+    STRATEGY.store(index as u8, Ordering::Relaxed);
 }
 
 /// How depthwise convolutions are computed (see [`set_depthwise_conv`]).
@@ -130,6 +135,9 @@ pub(crate) fn apply<B: Backend>(
                 None => y,
             }
         }
+        // Without a weight gradient to take (evaluation, inference) the taps would be
+        // computed only to cancel: burn's convolution alone gives the output.
+        DepthwiseConv::TapWeightGrad if !conv.weight.val().is_require_grad() => conv.forward(x),
         DepthwiseConv::TapWeightGrad => {
             let weight = conv.weight.val();
             let t = taps(conv, x.clone().detach(), weight.clone(), padding);

@@ -405,6 +405,15 @@ fn depthwise_convolutions_by_taps_equal_burns_grouped_convolution() {
             "groups {groups}"
         );
     }
+    // Frozen weights (evaluation), where tap-weight-grad skips the taps: burn's values.
+    let frozen = Conv2dConfig::new([4, 4], [3, 3])
+        .with_groups(4)
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init::<B>(&Default::default())
+        .no_grad();
+    let x = tensor(noise(2, 4 * 6 * 6), [1, 4, 6, 6]);
+    let ours = apply(&frozen, x.clone(), DepthwiseConv::TapWeightGrad).unwrap();
+    assert_eq!(to_vec(ours), to_vec(frozen.forward(x)));
     for strategy in DepthwiseConv::ALL {
         assert_eq!(strategy.name().parse::<DepthwiseConv>(), Ok(strategy));
     }
