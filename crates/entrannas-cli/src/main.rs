@@ -22,9 +22,10 @@ struct Cli {
     /// How depthwise convolutions are computed: burn's grouped convolution (`grouped`),
     /// a sum over the kernel's taps (`taps`), or the grouped convolution with the weight
     /// gradient from the taps (`tap-weight-grad`). The same values; the speed differs by
-    /// backend (docs/GPU.md, section 4).
-    #[arg(long, global = true, default_value = "grouped")]
-    depthwise: entrannas_ops::DepthwiseConv,
+    /// backend (docs/GPU.md, section 4). Default `grouped`; a search or training records
+    /// it in its `config.json`, and resuming or evaluating a run uses the recorded one.
+    #[arg(long, global = true)]
+    depthwise: Option<entrannas_ops::DepthwiseConv>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,13 +51,14 @@ enum Command {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    let depthwise = cli.depthwise;
     match cli.command {
-        Command::Search(args) => commands::search::run(*args),
+        Command::Search(args) => commands::search::run(*args, depthwise),
         Command::Derive(args) => commands::derive::run(args),
         Command::Show(args) => commands::show::run(args),
         Command::Data(args) => commands::data::run(args),
-        Command::Train(args) => commands::train::run(*args),
-        Command::Eval(args) => commands::train::run_eval(args),
+        Command::Train(args) => commands::train::run(*args, depthwise),
+        Command::Eval(args) => commands::train::run_eval(args, depthwise),
         Command::Bench(args) => commands::bench::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Info => commands::info::run(),
@@ -65,7 +67,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    entrannas_ops::set_depthwise_conv(cli.depthwise);
+    if let Some(strategy) = cli.depthwise {
+        entrannas_ops::set_depthwise_conv(strategy);
+    }
     #[cfg(any(
         feature = "cuda",
         feature = "vulkan",

@@ -111,6 +111,8 @@ fn search_then_train_then_eval_through_the_genotype_file() {
         "2",
         "--child-bn-batches",
         "0",
+        "--depthwise",
+        "tap-weight-grad",
         "--out",
         search_str,
     ];
@@ -122,6 +124,8 @@ fn search_then_train_then_eval_through_the_genotype_file() {
         serde_json::from_str(&std::fs::read_to_string(search.join("config.json")).unwrap())
             .unwrap();
     assert_eq!(config["child_bn_batches"], 0);
+    // So does the global `--depthwise`, by its command-line name.
+    assert_eq!(config["depthwise"], "tap-weight-grad");
     let history = std::fs::read_to_string(search.join("history.jsonl")).unwrap();
     assert!(
         history.contains("\"child_accuracy_recalibrated\":null"),
@@ -148,6 +152,19 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let out = entrannas(&["search", "--resume", search_str, "--epochs", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("config.json"), "{}", stderr(&out));
+    // A resumed run computes as it was started: another --depthwise is refused, the
+    // recorded one accepted.
+    let out = entrannas(&["search", "--resume", search_str, "--depthwise", "grouped"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("tap-weight-grad"), "{}", stderr(&out));
+    let same = [
+        "search",
+        "--resume",
+        search_str,
+        "--depthwise",
+        "tap-weight-grad",
+    ];
+    assert!(entrannas(&same).status.success());
     // Resuming a finished search reports it again.
     let out = entrannas(&["search", "--resume", search_str]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -165,6 +182,18 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(Path::new(&train).join("last/model.mpk").is_file());
     assert!(Path::new(&train).join("report.html").is_file());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(train.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["depthwise"], "grouped");
+    let out = entrannas(&[
+        "train",
+        "--resume",
+        train.to_str().unwrap(),
+        "--depthwise",
+        "taps",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("grouped"), "{}", stderr(&out));
 
     let out = entrannas(&["eval", "--checkpoint", train.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

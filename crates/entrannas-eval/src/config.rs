@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::config::Config;
 use entrannas_cell::{TargetLayout, TargetNetSpec};
 use entrannas_data::{DatasetInfo, DatasetKind, OpenOptions, OpenedDataset};
+use entrannas_ops::DepthwiseConv;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -92,6 +93,12 @@ pub struct TrainConfig {
     pub steps_per_epoch: Option<usize>,
     /// Evaluate on at most this many test images (`None`: all).
     pub eval_limit: Option<usize>,
+    /// How depthwise convolutions are computed (`grouped`, `taps`, `tap-weight-grad`):
+    /// the same values, a different speed per backend (docs/GPU.md, section 4). It is a
+    /// process-wide setting: [`crate::TrainJob`] applies it when the training starts
+    /// (or resumes), and evaluating a checkpoint applies the run's.
+    #[config(default = "DepthwiseConv::Grouped")]
+    pub depthwise: DepthwiseConv,
 }
 
 impl TrainConfig {

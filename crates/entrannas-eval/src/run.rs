@@ -324,7 +324,8 @@ impl TrainJob {
     }
 
     /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
-    /// writing every file after every epoch.
+    /// writing every file after every epoch. Sets the process's depthwise strategy to
+    /// the configuration's (`TrainConfig::depthwise`).
     pub fn run<B: AutodiffBackend>(
         &self,
         data: &OpenedDataset,
@@ -332,6 +333,7 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
+        entrannas_ops::set_depthwise_conv(self.config.depthwise);
         let trainer = Trainer::<B>::new(
             self.config.clone(),
             self.genotype.clone(),
@@ -359,6 +361,7 @@ impl TrainJob {
         if !run.path().join("last").join("state.json").is_file() {
             return job.run::<B>(data, run, observer, device);
         }
+        entrannas_ops::set_depthwise_conv(job.config.depthwise);
         let mut trainer =
             Trainer::<B>::new(job.config, job.genotype, registry, &data.info, device)?;
         let net_path = run.path().join("net.json");

@@ -28,9 +28,13 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Slice, Tensor};
+use serde::{Deserialize, Serialize};
 
-/// How [`crate::module::apply_conv`] computes a depthwise convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How [`crate::module::apply_conv`] computes a depthwise convolution. Serialized by its
+/// command-line name (`"grouped"`, `"taps"`, `"tap-weight-grad"`), as run configurations
+/// record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DepthwiseConv {
     /// burn's grouped convolution for everything (the default: fastest on the CPU).
     #[default]
@@ -195,4 +199,29 @@ fn taps<B: Backend>(
         }
     }
     sum.expect("a kernel has at least one tap")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_record_a_strategy_by_its_command_line_name() {
+        for strategy in DepthwiseConv::ALL {
+            let json = serde_json::to_string(&strategy).unwrap();
+            assert_eq!(json, format!("\"{}\"", strategy.name()));
+            assert_eq!(
+                serde_json::from_str::<DepthwiseConv>(&json).unwrap(),
+                strategy
+            );
+            assert_eq!(strategy.name().parse::<DepthwiseConv>(), Ok(strategy));
+        }
+        assert!(serde_json::from_str::<DepthwiseConv>("\"tap_weight_grad\"").is_err());
+        assert!(
+            "im2col"
+                .parse::<DepthwiseConv>()
+                .unwrap_err()
+                .contains("im2col")
+        );
+    }
 }

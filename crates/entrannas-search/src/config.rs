@@ -5,6 +5,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use burn::config::Config;
+use entrannas_ops::DepthwiseConv;
 
 use crate::SearchError;
 use crate::space::{EnginePlacement, Method, OpSpace};
@@ -137,6 +138,12 @@ pub struct SearchConfig {
     /// 2. 1: no splitting.
     #[config(default = 1)]
     pub shards: usize,
+    /// How depthwise convolutions are computed (`grouped`, `taps`, `tap-weight-grad`):
+    /// the same values, a different speed per backend (docs/GPU.md, section 4). It is a
+    /// process-wide setting: [`crate::run_search`] applies it when the search starts
+    /// (or resumes), so a resumed search computes as the interrupted one did.
+    #[config(default = "DepthwiseConv::Grouped")]
+    pub depthwise: DepthwiseConv,
 }
 
 /// A named starting configuration; `--config` files and flags override it.

@@ -696,7 +696,8 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 /// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
 /// The first of `devices` holds the super-net, the architecture parameters and the
 /// optimizers; the shards of data-parallel steps (`config.shards > 1`) run on all of
-/// them ([`Searcher::set_devices`]). One device is the usual case.
+/// them ([`Searcher::set_devices`]). One device is the usual case. The process's
+/// depthwise strategy is set to the configuration's (`SearchConfig::depthwise`).
 pub fn run_search<B: AutodiffBackend>(
     config: &SearchConfig,
     data: &OpenedDataset,
@@ -710,6 +711,7 @@ pub fn run_search<B: AutodiffBackend>(
     } else {
         config.clone()
     };
+    entrannas_ops::set_depthwise_conv(config.depthwise);
     let device = devices
         .first()
         .ok_or_else(|| SearchError::Config("no device given".into()))?;

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
+use entrannas_ops::DepthwiseConv;
 use entrannas_search::{
     EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, run_search,
     run_searches,
@@ -460,8 +461,9 @@ fn print_results(run: &Path, reports: &[PathBuf], summary: Option<&[&str]>) {
     }
 }
 
-/// Runs `entrannas search`.
-pub fn run(args: SearchArgs) -> Result<(), CliError> {
+/// Runs `entrannas search`; `depthwise` is the global `--depthwise`, recorded in a new
+/// run's configuration and checked against a resumed one's.
+pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliError> {
     let devices = match args.device.as_deref() {
         Some(list) => parse_devices(list)?,
         None => vec![DeviceSpec::default()],
@@ -481,6 +483,7 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
                 None
             };
             let config = run.config()?;
+            check_resumed_depthwise(dir, config.depthwise, depthwise)?;
             if devices.len() > config.shards {
                 return Err(CliError::Usage(format!(
                     "{} was searched in {} shard(s), fewer than the {} devices given; a resumed run keeps its config.json, so give at most {} device(s)",
@@ -494,6 +497,9 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
         }
         None => {
             let mut config = build_config(&args)?;
+            if let Some(strategy) = depthwise {
+                config.depthwise = strategy;
+            }
             if args.shards.is_none() && devices.len() > 1 {
                 config.shards = devices.len();
                 config.validate()?;
@@ -520,6 +526,23 @@ pub fn run(args: SearchArgs) -> Result<(), CliError> {
             device_pool: device_memory_reader(&devices[0]),
         },
     )?
+}
+
+/// A `--depthwise` given with `--resume` must be the one the run recorded: the
+/// strategies compute the same values with different rounding, so a resumed run that
+/// switched would not end as the uninterrupted one.
+pub fn check_resumed_depthwise(
+    dir: &Path,
+    recorded: DepthwiseConv,
+    given: Option<DepthwiseConv>,
+) -> Result<(), CliError> {
+    match given {
+        Some(given) if given != recorded => Err(CliError::Usage(format!(
+            "--resume continues {} with its own config.json, which computes depthwise convolutions as `{recorded}`; drop --depthwise {given} (or edit that file)",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use clap::Args;
 use entrannas_cell::TargetLayout;
 use entrannas_data::OpenedDataset;
 use entrannas_eval::{RunDir, TrainConfig, TrainJob, evaluate, load_for_inference};
+use entrannas_ops::DepthwiseConv;
 
 use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
 use crate::error::CliError;
@@ -235,7 +236,9 @@ impl BackendTask for TrainTask {
 }
 
 /// Runs `entrannas train`.
-pub fn run(args: TrainArgs) -> Result<(), CliError> {
+/// `depthwise` is the global `--depthwise`, recorded in a new run's configuration and
+/// checked against a resumed one's.
+pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliError> {
     let device: DeviceSpec = args
         .device
         .as_deref()
@@ -249,11 +252,9 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         }
         Some(dir) => {
             let run = RunDir::open(dir)?;
-            (
-                TrainJob::new(run.config()?, run.genotype()?),
-                dir.clone(),
-                true,
-            )
+            let config = run.config()?;
+            super::search::check_resumed_depthwise(dir, config.depthwise, depthwise)?;
+            (TrainJob::new(config, run.genotype()?), dir.clone(), true)
         }
         None => {
             let what = args.genotype.as_deref().ok_or_else(|| {
@@ -266,7 +267,11 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
                 .out
                 .clone()
                 .unwrap_or_else(|| super::search::default_run_dir("train-"));
-            (TrainJob::new(config(&args)?, genotype), out, false)
+            let mut config = config(&args)?;
+            if let Some(strategy) = depthwise {
+                config.depthwise = strategy;
+            }
+            (TrainJob::new(config, genotype), out, false)
         }
     };
     let data = job.config.open_dataset()?;
@@ -305,7 +310,8 @@ pub struct EvalArgs {
     pub device: Option<String>,
 }
 
-struct EvalTask(EvalArgs);
+/// The arguments and the global `--depthwise` (default: the run's own).
+struct EvalTask(EvalArgs, Option<DepthwiseConv>);
 
 impl BackendTask for EvalTask {
     type Output = Result<(), CliError>;
@@ -313,6 +319,7 @@ impl BackendTask for EvalTask {
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
         let args = self.0;
         let loaded = load_for_inference::<B::InnerBackend>(&args.checkpoint, &device)?;
+        entrannas_ops::set_depthwise_conv(self.1.unwrap_or(loaded.config.depthwise));
         let mut config = loaded.config.clone();
         if let Some(d) = args.dataset {
             config.dataset = d;
@@ -334,11 +341,11 @@ impl BackendTask for EvalTask {
     }
 }
 
-/// Runs `entrannas eval`.
-pub fn run_eval(args: EvalArgs) -> Result<(), CliError> {
+/// Runs `entrannas eval`; `depthwise` is the global `--depthwise`.
+pub fn run_eval(args: EvalArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliError> {
     let device: DeviceSpec = args
         .device
         .as_deref()
         .map_or(Ok(DeviceSpec::default()), str::parse)?;
-    dispatch(&device, EvalTask(args))?
+    dispatch(&device, EvalTask(args, depthwise))?
 }
