@@ -4,8 +4,9 @@
 //! paper's CIFAR-10 figures where it has them.
 //!
 //! ```sh
+//! # docs/RESULTS.md, Table 4 (the defaults: 3 epochs at batch 32, arch lr 0.01)
 //! cargo run --release -p entrannas-examples --example extended_space -- \
-//!     --epochs 3 --channels 8 --layers 5 --batch-size 96 --out runs/examples/extended_space
+//!     --eval-limit 1000 --out runs/examples/extended_space
 //! ```
 //!
 //! Each search writes its run directory (`<out>/standard`, `<out>/extended`, with

@@ -1,8 +1,8 @@
 //! Library use: one EnTranNAS search through the library API, printing the genotype.
 //!
 //! Searches the Fashion-MNIST subset compiled into the binary with a small super-net
-//! (C = 8, 5 cells, 4 epochs at batch 64, temperature annealed to the paper's final
-//! 0.1) on the CPU, writes the run directory (config, history, genotype, diagrams,
+//! (C = 8, 5 cells, 3 epochs at batch 32, architecture learning rate 0.01, temperature
+//! annealed to the paper's final 0.1) on the CPU, writes the run directory (config, history, genotype, diagrams,
 //! checkpoint, report pages) and prints the selected genotype in DARTS form:
 //!
 //! ```sh

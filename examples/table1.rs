@@ -6,13 +6,16 @@
 //! check run here: on Fashion-MNIST, `first` must lose at most 2 points while `all`
 //! loses clearly more; the program says so plainly when its run does not show it.
 //!
+//! The defaults are the settings of docs/RESULTS.md's 8-cell runs: the paper's depth
+//! (8 cells, `C = 8`), 3 epochs at batch 32, architecture learning rate 0.01.
+//!
 //! ```sh
-//! # the paper's super-net depth (8 cells) on 10,200 + 10,200 Fashion-MNIST images
-//! # (docs/RESULTS.md, Table 1: about 25 minutes for `first`, 47 for `all` on 2 cores)
+//! # 10,200 + 10,200 Fashion-MNIST images (docs/RESULTS.md, Table 1: about 25 minutes
+//! # for `first`, 47 for `all` on 2 cores); the flags after the portions are the defaults
 //! cargo run --release -p entrannas-examples --example table1 -- \
 //!     --dataset fashion-mnist --train-portion 0.17 --val-portion 0.17 \
-//!     --epochs 3 --channels 8 --layers 8 --batch-size 32 --eval-limit 2000 \
-//!     --arch-lr 0.01 --placements first,all --out runs/examples/table1
+//!     --eval-limit 2000 --placements first,all --out runs/examples/table1 \
+//!     --epochs 3 --channels 8 --layers 8 --batch-size 32 --arch-lr 0.01
 //! ```
 //!
 //! Each search writes its run directory (`<out>/<placement>`, with `report.html`);

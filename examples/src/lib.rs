@@ -17,7 +17,7 @@ pub mod runner;
 pub mod table;
 pub mod table1;
 
-pub use args::CommonArgs;
+pub use args::{CommonArgs, ExampleDefaults};
 pub use error::ExampleError;
 pub use runner::{EpochLine, Existing, Trial, TrialResult, run_trials};
 pub use table::Table;

@@ -208,7 +208,7 @@ fn table1_with_seeds_judges_each_placements_mean() {
 fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     let _turn = seeded();
     let tmp = tempfile::tempdir().unwrap();
-    let args: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.2,0.05"]);
+    let args: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.2,0.05", "--seeds", "1"]);
     let report = lambda_sweep::run(&args).unwrap();
     let lambdas: Vec<&str> = report.table.rows().iter().map(|r| r[0].as_str()).collect();
     assert_eq!(lambdas, ["0.05", "0.2"]);
@@ -239,7 +239,10 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     let finished = tmp.path().join("lambda-0.05").join("history.jsonl");
     let before = std::fs::read(&finished).unwrap();
     std::fs::remove_dir_all(tmp.path().join("lambda-0.2")).unwrap();
-    let resume: LambdaSweepArgs = parse(tmp.path(), &["--lambdas", "0.2,0.05", "--resume"]);
+    let resume: LambdaSweepArgs = parse(
+        tmp.path(),
+        &["--lambdas", "0.2,0.05", "--seeds", "1", "--resume"],
+    );
     let resumed = lambda_sweep::run(&resume).unwrap();
     let without_time = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
         rows.iter().map(|r| [&r[..7], &r[8..]].concat()).collect()
@@ -253,11 +256,19 @@ fn lambda_sweep_runs_each_lambda_in_increasing_order() {
     // Resuming with other flags is refused, naming the run and the field.
     let other: LambdaSweepArgs = parse(
         tmp.path(),
-        &["--lambdas", "0.2,0.05", "--resume", "--arch-lr", "0.5"],
+        &[
+            "--lambdas",
+            "0.2,0.05",
+            "--seeds",
+            "1",
+            "--resume",
+            "--arch-lr",
+            "0.5",
+        ],
     );
     let err = lambda_sweep::run(&other).unwrap_err().to_string();
     assert!(
-        err.contains("lambda-0.05") && err.contains("arch_lr: 0.0006 vs 0.5"),
+        err.contains("lambda-0.05") && err.contains("arch_lr: 0.01 vs 0.5"),
         "{err}"
     );
     assert!(Cli::<LambdaSweepArgs>::try_parse_from(["example", "--force", "--resume"]).is_err());
