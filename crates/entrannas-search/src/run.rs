@@ -1235,6 +1235,46 @@ mod tests {
         assert_eq!(record.arch, want.arch);
     }
 
+    #[test]
+    fn a_resumed_search_computes_with_the_depthwise_strategy_it_recorded() {
+        // The strategy is process-wide state: this test runs in its own process.
+        if !crate::isolated::isolated(
+            "run::tests::a_resumed_search_computes_with_the_depthwise_strategy_it_recorded",
+        ) {
+            return;
+        }
+        use entrannas_ops::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
+        let config = tiny(Method::Entran)
+            .with_epochs(2)
+            .with_depthwise(DepthwiseConv::Taps);
+        let dir = tempfile::tempdir().unwrap();
+        let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
+        assert_eq!(depthwise_conv(), DepthwiseConv::Taps);
+        let recorded = RunDir::open(interrupted.path()).unwrap();
+        assert_eq!(recorded.config().unwrap().depthwise, DepthwiseConv::Taps);
+        // A new process starts with the default; the resumed search switches to the
+        // run's strategy, whatever configuration the caller passes.
+        set_depthwise_conv(DepthwiseConv::Grouped);
+        let resumed = run_search::<B>(
+            &tiny(Method::Entran),
+            &data(),
+            &recorded,
+            true,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap();
+        assert_eq!(depthwise_conv(), DepthwiseConv::Taps);
+        let without_times = |outcome: &SearchOutcome| -> Vec<EpochRecord> {
+            let mut history = outcome.history.clone();
+            for r in &mut history {
+                (r.seconds, r.images_per_second) = (0.0, 0.0);
+            }
+            history
+        };
+        assert_eq!(without_times(&resumed), without_times(&full));
+    }
+
     /// Asks to stop once `n` epochs have finished; counts the epochs it saw.
     struct StopAfter {
         n: usize,
