@@ -18,6 +18,11 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The JSON file at `path`, parsed.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
 fn show_draws_eight_labelled_arrows_per_darts_v2_cell() {
     let out = entrannas(&["show", "darts_v2", "--format", "svg"]);
@@ -120,9 +125,7 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let out = entrannas(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     // `--child-bn-batches 0` reaches the config and skips the recalibrated measurement.
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(search.join("config.json")).unwrap())
-            .unwrap();
+    let config = read_json(&search.join("config.json"));
     assert_eq!(config["child_bn_batches"], 0);
     // So does the global `--depthwise`, by its command-line name.
     assert_eq!(config["depthwise"], "tap-weight-grad");
@@ -182,8 +185,7 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(Path::new(&train).join("last/model.mpk").is_file());
     assert!(Path::new(&train).join("report.html").is_file());
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(train.join("config.json")).unwrap()).unwrap();
+    let config = read_json(&train.join("config.json"));
     assert_eq!(config["depthwise"], "grouped");
     let out = entrannas(&[
         "train",
@@ -393,9 +395,7 @@ fn history_without_times(run: &Path) -> Vec<serde_json::Value> {
 }
 
 fn epochs_done(run: &Path) -> u64 {
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap())
-            .unwrap();
+    let state = read_json(&run.join("checkpoint/state.json"));
     state["epochs_done"].as_u64().unwrap()
 }
 
@@ -468,9 +468,7 @@ fn several_searches_write_a_summary_and_keep_the_best() {
     let parent = dir.path().join("runs");
     let out = search_into(&parent, &["--runs", "2", "--seed", "5"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(parent.join("summary.json")).unwrap())
-            .unwrap();
+    let summary = read_json(&parent.join("summary.json"));
     let runs = summary["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     for (i, name) in ["run-1-seed-5", "run-2-seed-6"].iter().enumerate() {
