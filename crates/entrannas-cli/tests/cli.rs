@@ -613,3 +613,37 @@ fn device_lists_name_what_is_wrong_with_them() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bench_json_names_the_device_and_the_depthwise_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = entrannas(&[
+        "--depthwise",
+        "taps",
+        "bench",
+        "--device",
+        "flex",
+        "--rungs",
+        "bottleneck",
+        "--batch-sizes",
+        "2",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--image",
+        "3x8x8",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let figures = read_json(&json);
+    assert_eq!(figures["depthwise"], "taps");
+    assert_eq!(figures["device"], "flex");
+    assert_eq!(figures["rows"].as_array().unwrap().len(), 1);
+}

@@ -131,9 +131,12 @@ impl DevicesTask for BenchTask {
         let rows = run_ladder::<B>(&config, &devices, probe, &mut on_event)?;
         println!("device: {label}\n{}", table(&rows));
         if let Some(path) = json {
-            let text = serde_json::to_string_pretty(
-                &serde_json::json!({ "device": label, "shards": config.shards, "rows": rows }),
-            )
+            let text = serde_json::to_string_pretty(&serde_json::json!({
+                "device": label,
+                "shards": config.shards,
+                "depthwise": entrannas_ops::depthwise_conv(),
+                "rows": rows,
+            }))
             .expect("rows serialise");
             super::emit(Some(&path), &text)?;
         }
