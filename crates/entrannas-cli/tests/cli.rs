@@ -438,6 +438,71 @@ fn a_search_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
 }
 
 #[test]
+fn a_training_killed_on_one_backend_resumes_on_another() {
+    // A long training started on the CPU is meant to be continued on a GPU
+    // (scripts/gpu-train-fmnist.sh resumes whatever run directory it is given): the
+    // checkpoint must not depend on the backend that wrote it. Two CPU backends
+    // stand in for the pair here.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path, device: &str| -> Vec<String> {
+        let mut args = vec!["train", "darts_v2", "--device", device];
+        args.extend([
+            "--out",
+            out.to_str().unwrap(),
+            "--channels",
+            "4",
+            "--layers",
+            "3",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--steps-per-epoch",
+            "12",
+            "--eval-limit",
+            "16",
+        ]);
+        args.iter().map(|a| a.to_string()).collect()
+    };
+    let straight = dir.path().join("straight");
+    let args = run(&straight, "flex");
+    let out = entrannas(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let killed = dir.path().join("killed");
+    let args = run(&killed, "flex");
+    kill_when(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        |line| line.starts_with("epoch 2 step 10/12"),
+    );
+    let state = |run: &Path| read_json(&run.join("last/state.json"));
+    assert_eq!(state(&killed)["epochs_done"], 1);
+
+    let out = entrannas(&[
+        "train",
+        "--resume",
+        killed.to_str().unwrap(),
+        "--device",
+        "ndarray",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(ndarray)"), "{}", stderr(&out));
+    assert_eq!(state(&killed)["epochs_done"], 2);
+    let (a, b) = (
+        history_without_times(&straight),
+        history_without_times(&killed),
+    );
+    assert_eq!((a.len(), b.len()), (2, 2));
+    // The first epoch ran on flex in both; the second ran on another backend from the
+    // same checkpoint, so it agrees up to the backends' rounding.
+    assert_eq!(a[0], b[0]);
+    for field in ["train_loss", "test_loss"] {
+        let (x, y) = (a[1][field].as_f64().unwrap(), b[1][field].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-3 * x.abs(), "{field}: {x} vs {y}");
+    }
+}
+
+#[test]
 fn a_search_killed_while_writing_its_checkpoint_resumes_consistently() {
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
