@@ -104,21 +104,15 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Reads a config file written by this or an earlier version: fields the file
     /// lacks (added since) take their defaults, where burn's `Config::load` would
-    /// refuse the file.
+    /// refuse the file; a field this version does not know (a misspelt one) is
+    /// refused, where `Config::load` would ignore it
+    /// ([`entrannas_ops::config_file`]).
     ///
     /// # Errors
-    /// The file cannot be read, is not JSON, or holds a bad value (the message says).
+    /// The file cannot be read, is not a JSON object, has an unknown field or a bad
+    /// value (the message names the field).
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let file: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let serde_json::Value::Object(fields) = file else {
-            return Err("not a JSON object".into());
-        };
-        let mut merged = serde_json::to_value(Self::new()).map_err(|e| e.to_string())?;
-        if let serde_json::Value::Object(defaults) = &mut merged {
-            defaults.extend(fields);
-        }
-        serde_json::from_value(merged).map_err(|e| e.to_string())
+        entrannas_ops::config_file::read_with_defaults(path, &Self::new())
     }
     /// The paper's CIFAR-10 training: 600 epochs, batch 96, SGD lr 0.025 cosine to 0,
     /// momentum 0.9, wd 3e-4, clip 5, cutout 16, drop-path 0.2, auxiliary 0.4, `C = 36`,
@@ -288,5 +282,11 @@ mod tests {
         let path = dir.path().join("config.json");
         c.save(&path).unwrap();
         assert_eq!(TrainConfig::load(&path).unwrap(), c);
+        assert_eq!(TrainConfig::read(&path).unwrap(), c);
+        // A misspelt field is refused by name, not left at its default.
+        std::fs::write(&path, r#"{"epochs": 3, "drop_prob": 0.3}"#).unwrap();
+        let err = TrainConfig::read(&path).unwrap_err();
+        assert!(err.contains("unknown field `drop_prob`"), "{err}");
+        assert!(err.contains("drop_path"), "{err}");
     }
 }

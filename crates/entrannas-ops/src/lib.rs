@@ -6,6 +6,7 @@
 //! operations are named by [`OpKind`] with DARTS's exact names; a user's crate adds
 //! its own through [`OpRegistry::register`].
 
+pub mod config_file;
 pub mod depthwise;
 mod error;
 pub mod grad;

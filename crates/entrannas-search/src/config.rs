@@ -200,21 +200,15 @@ const QUICK_ARCH_LR: f64 = 0.01;
 impl SearchConfig {
     /// Reads a config file written by this or an earlier version: fields the file
     /// lacks (added since) take their defaults, where burn's `Config::load` would
-    /// refuse the file.
+    /// refuse the file; a field this version does not know (a misspelt one) is
+    /// refused, where `Config::load` would ignore it
+    /// ([`entrannas_ops::config_file`]).
     ///
     /// # Errors
-    /// The file cannot be read, is not JSON, or holds a bad value (the message says).
+    /// The file cannot be read, is not a JSON object, has an unknown field or a bad
+    /// value (the message names the field).
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let file: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let serde_json::Value::Object(fields) = file else {
-            return Err("not a JSON object".into());
-        };
-        let mut merged = serde_json::to_value(Self::new()).map_err(|e| e.to_string())?;
-        if let serde_json::Value::Object(defaults) = &mut merged {
-            defaults.extend(fields);
-        }
-        serde_json::from_value(merged).map_err(|e| e.to_string())
+        entrannas_ops::config_file::read_with_defaults(path, &Self::new())
     }
 
     /// The paper's search (SPEC sections 2 and 4): `C = 16`, 8 cells, 50 epochs,
@@ -438,11 +432,13 @@ mod tests {
         let c = SearchConfig::read(&path).unwrap();
         assert_eq!((c.epochs, c.skip_bad_images), (7, false));
         std::fs::write(&path, "{\"epochs\": \"many\"}").unwrap();
-        assert!(
-            SearchConfig::read(&path)
-                .unwrap_err()
-                .contains("invalid type")
-        );
+        let err = SearchConfig::read(&path).unwrap_err();
+        assert!(err.contains("field `epochs`: invalid type"), "{err}");
+        // A misspelt field is not silently left at its default.
+        std::fs::write(&path, "{\"epoch\": 5}").unwrap();
+        let err = SearchConfig::read(&path).unwrap_err();
+        assert!(err.contains("unknown field `epoch`"), "{err}");
+        assert!(err.contains("epochs"), "{err}");
     }
 
     #[test]
