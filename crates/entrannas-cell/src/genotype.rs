@@ -49,8 +49,10 @@ impl From<Connection> for (usize, String) {
     }
 }
 
-/// The derived structure of one cell type.
+/// The derived structure of one cell type. A field it does not know is refused when
+/// reading (a misspelt `inputs` would otherwise silently read as 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CellGenotype {
     /// Number of input nodes (2 in DARTS).
     #[serde(default = "default_inputs")]

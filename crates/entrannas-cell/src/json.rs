@@ -18,7 +18,8 @@
 //! `nodes[k]` lists the connections `[input, "op"]` of intermediate node `inputs + k`.
 //! `inputs` may be left out (default 2). The cells may also sit in a `"genotype"`
 //! object (as in the search run's derive output), with `schema` at the top level or
-//! inside that object. Other top-level fields are ignored.
+//! inside that object. Other top-level fields are ignored; inside a cell, an unknown
+//! field is an error.
 
 use std::fs;
 use std::path::Path;
@@ -277,6 +278,17 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_misspelt_cell_field_is_an_error_and_extra_top_level_fields_are_not() {
+        let json = small().to_json();
+        let misspelt = json.replacen("\"inputs\"", "\"input\"", 1);
+        assert_ne!(misspelt, json);
+        let err = Genotype::from_json(&misspelt).unwrap_err().to_string();
+        assert!(err.contains("unknown field `input`"), "{err}");
+        let annotated = json.replacen('{', "{\n  \"epoch\": 7,", 1);
+        assert_eq!(Genotype::from_json(&annotated).unwrap(), small());
     }
 
     #[test]
