@@ -113,7 +113,7 @@ fn to_json<T: Serialize>(value: &T) -> String {
 fn checkpoint_error(path: PathBuf) -> impl FnOnce(RecorderError) -> EvalError {
     move |e| EvalError::Checkpoint {
         path,
-        message: e.to_string(),
+        message: entrannas_ops::describe_recorder_error(&e),
     }
 }
 
@@ -728,6 +728,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.mpk"), "{err}");
+        // A checkpoint cut short (an interrupted copy) is called so.
+        let model = run.path().join("last/model.mpk");
+        let whole = fs::read(&model).unwrap();
+        fs::write(&model, &whole[..whole.len() / 2]).unwrap();
+        let err = load_for_inference::<Inner>(run.path(), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("last/model.mpk: the file ends early"), "{err}");
+        assert!(!err.contains("0.14.0"), "{err}");
         fs::write(run.path().join("last/model.mpk"), b"garbage").unwrap();
         let err = load_for_inference::<Inner>(run.path(), &device)
             .unwrap_err()

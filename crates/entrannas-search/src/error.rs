@@ -58,7 +58,7 @@ pub enum SearchError {
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
-        /// The recorder's error.
+        /// What went wrong ([`entrannas_ops::describe_recorder_error`]).
         message: String,
     },
     /// The run directory already holds a run.

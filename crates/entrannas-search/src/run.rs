@@ -36,6 +36,14 @@ use crate::searcher::{EpochRecord, SearchObserver, Searcher};
 use crate::supernet::StemLayout;
 
 /// The checkpoint's bookkeeping.
+/// The error for the checkpoint file at `path` that burn failed to read or write.
+fn checkpoint_error(path: PathBuf) -> impl FnOnce(burn::record::RecorderError) -> SearchError {
+    move |e| SearchError::Checkpoint {
+        path,
+        message: entrannas_ops::describe_recorder_error(&e),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
     /// Epochs completed.
@@ -322,34 +330,28 @@ impl RunDir {
         }
         fs::create_dir_all(&tmp).map_err(io("cannot create", &tmp))?;
         let recorder = Rec::new();
-        let fail = |path: PathBuf| {
-            move |e: burn::record::RecorderError| SearchError::Checkpoint {
-                path,
-                message: e.to_string(),
-            }
-        };
         searcher
             .net
             .clone()
             .save_file(tmp.join("net"), &recorder)
-            .map_err(fail(tmp.join("net.mpk")))?;
+            .map_err(checkpoint_error(tmp.join("net.mpk")))?;
         searcher
             .arch
             .clone()
             .save_file(tmp.join("arch"), &recorder)
-            .map_err(fail(tmp.join("arch.mpk")))?;
+            .map_err(checkpoint_error(tmp.join("arch.mpk")))?;
         Recorder::<B>::record(
             &recorder,
             searcher.weight_optimizer.to_record(),
             tmp.join("weight_optimizer"),
         )
-        .map_err(fail(tmp.join("weight_optimizer.mpk")))?;
+        .map_err(checkpoint_error(tmp.join("weight_optimizer.mpk")))?;
         Recorder::<B>::record(
             &recorder,
             searcher.arch_optimizer.to_record(),
             tmp.join("arch_optimizer"),
         )
-        .map_err(fail(tmp.join("arch_optimizer.mpk")))?;
+        .map_err(checkpoint_error(tmp.join("arch_optimizer.mpk")))?;
         let state = CheckpointState {
             epochs_done,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -389,27 +391,21 @@ impl RunDir {
         };
         let recorder = Rec::new();
         let device = searcher.device().clone();
-        let fail = |path: PathBuf| {
-            move |e: burn::record::RecorderError| SearchError::Checkpoint {
-                path,
-                message: e.to_string(),
-            }
-        };
         searcher.net = searcher
             .net
             .clone()
             .load_file(dir.join("net"), &recorder, &device)
-            .map_err(fail(dir.join("net.mpk")))?;
+            .map_err(checkpoint_error(dir.join("net.mpk")))?;
         searcher.arch = searcher
             .arch
             .clone()
             .load_file(dir.join("arch"), &recorder, &device)
-            .map_err(fail(dir.join("arch.mpk")))?;
+            .map_err(checkpoint_error(dir.join("arch.mpk")))?;
         let record = Recorder::<B>::load(&recorder, dir.join("weight_optimizer"), &device)
-            .map_err(fail(dir.join("weight_optimizer.mpk")))?;
+            .map_err(checkpoint_error(dir.join("weight_optimizer.mpk")))?;
         searcher.weight_optimizer = searcher.weight_optimizer.clone().load_record(record);
         let record = Recorder::<B>::load(&recorder, dir.join("arch_optimizer"), &device)
-            .map_err(fail(dir.join("arch_optimizer.mpk")))?;
+            .map_err(checkpoint_error(dir.join("arch_optimizer.mpk")))?;
         searcher.arch_optimizer = searcher.arch_optimizer.clone().load_record(record);
         Ok(state.epochs_done)
     }
