@@ -31,12 +31,16 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a search (default: EnTranNAS on the embedded Fashion-MNIST subset).
+    // Negative numbers reach the validation (`--lambda -1`: "lambda must be ...")
+    // instead of being taken for flags.
+    #[command(allow_negative_numbers = true)]
     Search(Box<commands::search::SearchArgs>),
     /// Derive a genotype from architecture parameters (`history.jsonl`'s `arch` schema).
     Derive(commands::derive::DeriveArgs),
     /// Draw or convert a genotype file or a built-in genotype (darts_v1, darts_v2, pc_darts).
     Show(commands::show::ShowArgs),
     /// Train the target-net of a genotype from scratch (the paper's evaluation).
+    #[command(allow_negative_numbers = true)]
     Train(Box<commands::train::TrainArgs>),
     /// Evaluate a trained target-net checkpoint on a test set.
     Eval(commands::train::EvalArgs),

@@ -54,6 +54,20 @@ fn a_backend_that_is_not_compiled_in_names_its_feature() {
 }
 
 #[test]
+fn a_negative_number_is_validated_not_taken_for_a_flag() {
+    let out = entrannas(&["search", "--method", "dst", "--lambda", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("lambda must be a finite non-negative number, got -1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = entrannas(&["train", "darts_v2", "--lr", "-0.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("lr must be"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_genotype_with_an_unknown_op_names_the_op_and_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.txt");
