@@ -6,6 +6,8 @@
 //! operations are named by [`OpKind`] with DARTS's exact names; a user's crate adds
 //! its own through [`OpRegistry::register`].
 
+#![warn(missing_docs)]
+
 pub mod config_file;
 pub mod depthwise;
 mod error;

@@ -1,5 +1,7 @@
 //! The EnTranNAS super-net and its first-order bi-level search.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod config;
 mod error;

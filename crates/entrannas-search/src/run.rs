@@ -35,7 +35,6 @@ use crate::config::SearchConfig;
 use crate::searcher::{EpochRecord, SearchObserver, Searcher};
 use crate::supernet::StemLayout;
 
-/// The checkpoint's bookkeeping.
 /// The error for the checkpoint file at `path` that burn failed to read or write.
 fn checkpoint_error(path: PathBuf) -> impl FnOnce(burn::record::RecorderError) -> SearchError {
     move |e| SearchError::Checkpoint {
@@ -44,6 +43,7 @@ fn checkpoint_error(path: PathBuf) -> impl FnOnce(burn::record::RecorderError) -
     }
 }
 
+/// The checkpoint's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
     /// Epochs completed.
