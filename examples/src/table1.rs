@@ -157,7 +157,8 @@ fn verdict(measure: &str, first: f64, all: f64) -> (bool, String) {
 }
 
 /// The table (last epoch of each search, beside the paper's numbers) and whether the
-/// run shows the paper's ordering ([`ordered`]): judged on the child-net after BN
+/// run shows the paper's ordering (`first` loses at most [`FIRST_MAX_DROP`] points,
+/// `all` at least [`ALL_MARGIN`] more): judged on the child-net after BN
 /// recalibration when the searches measured it (the measurement they select on), else
 /// on the child-net with the super-net's running statistics. Both verdicts are stated
 /// when both were measured.

@@ -18,8 +18,8 @@ use crate::error::CliError;
 /// Arguments of `entrannas bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch,
-    /// tch:cuda[:N]; a list of one backend's devices (`cuda:0,cuda:1`) shards every
+    /// Device: `cpu`, `flex`, `ndarray`, `wgpu[:N]`, `vulkan[:N]`, `metal`, `cuda[:N]`,
+    /// `tch`, `tch:cuda[:N]`; a list of one backend's devices (`cuda:0,cuda:1`) shards every
     /// batch over them (peak memory is then the first device's).
     #[arg(long)]
     pub device: Option<String>,

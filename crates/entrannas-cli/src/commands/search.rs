@@ -46,8 +46,8 @@ pub struct SearchArgs {
     /// accuracy of the selected epoch), with `summary.json` and `summary.csv`.
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch,
-    /// tch:cuda[:N]; several GPUs of one backend as a list (`cuda:0,cuda:1`) for a
+    /// Device: `cpu`, `flex`, `ndarray`, `wgpu[:N]`, `vulkan[:N]`, `metal`, `cuda[:N]`,
+    /// `tch`, `tch:cuda[:N]`; several GPUs of one backend as a list (`cuda:0,cuda:1`) for a
     /// data-parallel search, one shard of every batch per device unless --shards says
     /// otherwise.
     #[arg(long)]

@@ -38,7 +38,8 @@ pub struct TrainArgs {
     /// test error.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
-    /// Device: cpu, flex, ndarray, wgpu[:N], vulkan[:N], metal, cuda[:N], tch, tch:cuda[:N].
+    /// Device: `cpu`, `flex`, `ndarray`, `wgpu[:N]`, `vulkan[:N]`, `metal`, `cuda[:N]`,
+    /// `tch`, `tch:cuda[:N]`.
     #[arg(long)]
     pub device: Option<String>,
     /// `cifar` (default) or `imagenet`: the paper's defaults of that setting.
