@@ -22,7 +22,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, Record
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::OpenedDataset;
-use entrannas_ops::OpRegistry;
+use entrannas_ops::{OpRegistry, RecordAccess};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -110,10 +110,13 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("plain data serialises")
 }
 
-fn checkpoint_error(path: PathBuf) -> impl FnOnce(RecorderError) -> EvalError {
+fn checkpoint_error(
+    path: PathBuf,
+    access: RecordAccess,
+) -> impl FnOnce(RecorderError) -> EvalError {
     move |e| EvalError::Checkpoint {
         path,
-        message: entrannas_ops::describe_recorder_error(&e),
+        message: entrannas_ops::describe_recorder_error(&e, access),
     }
 }
 
@@ -245,13 +248,16 @@ impl RunDir {
             .net
             .clone()
             .save_file(tmp.join("model"), &recorder)
-            .map_err(checkpoint_error(tmp.join("model.mpk")))?;
+            .map_err(checkpoint_error(tmp.join("model.mpk"), RecordAccess::Write))?;
         Recorder::<B>::record(
             &recorder,
             trainer.optimizer.to_record(),
             tmp.join("optimizer"),
         )
-        .map_err(checkpoint_error(tmp.join("optimizer.mpk")))?;
+        .map_err(checkpoint_error(
+            tmp.join("optimizer.mpk"),
+            RecordAccess::Write,
+        ))?;
         write_description(&tmp, trainer)?;
         write_file(&tmp.join("state.json"), &to_json(state))?;
         let dir = self.path.join(name);
@@ -275,9 +281,10 @@ impl RunDir {
             .net
             .clone()
             .load_file(dir.join("model"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("model.mpk")))?;
-        let record = Recorder::<B>::load(&recorder, dir.join("optimizer"), &device)
-            .map_err(checkpoint_error(dir.join("optimizer.mpk")))?;
+            .map_err(checkpoint_error(dir.join("model.mpk"), RecordAccess::Read))?;
+        let record = Recorder::<B>::load(&recorder, dir.join("optimizer"), &device).map_err(
+            checkpoint_error(dir.join("optimizer.mpk"), RecordAccess::Read),
+        )?;
         trainer.optimizer = trainer.optimizer.clone().load_record(record);
         Ok(state)
     }
@@ -547,7 +554,7 @@ pub fn load_for_inference_with<B: Backend>(
     let state: CheckpointState = read_json(&dir.join("state.json"))?;
     let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?
         .load_file(dir.join("model"), &Rec::new(), device)
-        .map_err(checkpoint_error(dir.join("model.mpk")))?;
+        .map_err(checkpoint_error(dir.join("model.mpk"), RecordAccess::Read))?;
     Ok(LoadedNet {
         net,
         config,

@@ -29,7 +29,7 @@ pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
 pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
-pub use record::describe_recorder_error;
+pub use record::{RecordAccess, describe_recorder_error};
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};

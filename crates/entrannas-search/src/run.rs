@@ -27,7 +27,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
-use entrannas_ops::OpRegistry;
+use entrannas_ops::{OpRegistry, RecordAccess};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -36,10 +36,13 @@ use crate::searcher::{EpochRecord, SearchObserver, Searcher};
 use crate::supernet::StemLayout;
 
 /// The error for the checkpoint file at `path` that burn failed to read or write.
-fn checkpoint_error(path: PathBuf) -> impl FnOnce(burn::record::RecorderError) -> SearchError {
+fn checkpoint_error(
+    path: PathBuf,
+    access: RecordAccess,
+) -> impl FnOnce(burn::record::RecorderError) -> SearchError {
     move |e| SearchError::Checkpoint {
         path,
-        message: entrannas_ops::describe_recorder_error(&e),
+        message: entrannas_ops::describe_recorder_error(&e, access),
     }
 }
 
@@ -334,24 +337,30 @@ impl RunDir {
             .net
             .clone()
             .save_file(tmp.join("net"), &recorder)
-            .map_err(checkpoint_error(tmp.join("net.mpk")))?;
+            .map_err(checkpoint_error(tmp.join("net.mpk"), RecordAccess::Write))?;
         searcher
             .arch
             .clone()
             .save_file(tmp.join("arch"), &recorder)
-            .map_err(checkpoint_error(tmp.join("arch.mpk")))?;
+            .map_err(checkpoint_error(tmp.join("arch.mpk"), RecordAccess::Write))?;
         Recorder::<B>::record(
             &recorder,
             searcher.weight_optimizer.to_record(),
             tmp.join("weight_optimizer"),
         )
-        .map_err(checkpoint_error(tmp.join("weight_optimizer.mpk")))?;
+        .map_err(checkpoint_error(
+            tmp.join("weight_optimizer.mpk"),
+            RecordAccess::Write,
+        ))?;
         Recorder::<B>::record(
             &recorder,
             searcher.arch_optimizer.to_record(),
             tmp.join("arch_optimizer"),
         )
-        .map_err(checkpoint_error(tmp.join("arch_optimizer.mpk")))?;
+        .map_err(checkpoint_error(
+            tmp.join("arch_optimizer.mpk"),
+            RecordAccess::Write,
+        ))?;
         let state = CheckpointState {
             epochs_done,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -395,17 +404,20 @@ impl RunDir {
             .net
             .clone()
             .load_file(dir.join("net"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("net.mpk")))?;
+            .map_err(checkpoint_error(dir.join("net.mpk"), RecordAccess::Read))?;
         searcher.arch = searcher
             .arch
             .clone()
             .load_file(dir.join("arch"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("arch.mpk")))?;
-        let record = Recorder::<B>::load(&recorder, dir.join("weight_optimizer"), &device)
-            .map_err(checkpoint_error(dir.join("weight_optimizer.mpk")))?;
+            .map_err(checkpoint_error(dir.join("arch.mpk"), RecordAccess::Read))?;
+        let record =
+            Recorder::<B>::load(&recorder, dir.join("weight_optimizer"), &device).map_err(
+                checkpoint_error(dir.join("weight_optimizer.mpk"), RecordAccess::Read),
+            )?;
         searcher.weight_optimizer = searcher.weight_optimizer.clone().load_record(record);
-        let record = Recorder::<B>::load(&recorder, dir.join("arch_optimizer"), &device)
-            .map_err(checkpoint_error(dir.join("arch_optimizer.mpk")))?;
+        let record = Recorder::<B>::load(&recorder, dir.join("arch_optimizer"), &device).map_err(
+            checkpoint_error(dir.join("arch_optimizer.mpk"), RecordAccess::Read),
+        )?;
         searcher.arch_optimizer = searcher.arch_optimizer.clone().load_record(record);
         Ok(state.epochs_done)
     }
