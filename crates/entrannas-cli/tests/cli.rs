@@ -454,7 +454,7 @@ fn a_search_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
 #[test]
 fn a_training_killed_on_one_backend_resumes_on_another() {
     // A long training started on the CPU is meant to be continued on a GPU
-    // (scripts/gpu-train-fmnist.sh resumes whatever run directory it is given): the
+    // (scripts/train-fmnist.sh resumes whatever run directory it is given): the
     // checkpoint must not depend on the backend that wrote it. Two CPU backends
     // stand in for the pair here.
     let dir = tempfile::tempdir().unwrap();
