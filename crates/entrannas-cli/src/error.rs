@@ -46,6 +46,7 @@ impl CliError {
     /// search or training stopped by Ctrl-C (resumable), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         use entrannas_eval::EvalError as E;
+        use entrannas_ops::RunLockError;
         use entrannas_search::SearchError as S;
         match self {
             CliError::Usage(_) | CliError::Data(_) | CliError::Genotype(_) | CliError::Relax(_) => {
@@ -58,7 +59,8 @@ impl CliError {
                 | S::RunExists(_)
                 | S::Data(_)
                 | S::Genotype(_)
-                | S::Corrupt { .. },
+                | S::Corrupt { .. }
+                | S::Lock(RunLockError::InUse { .. }),
             ) => 2,
             CliError::Eval(E::Stopped { .. }) => 130,
             CliError::Eval(
@@ -69,7 +71,8 @@ impl CliError {
                 | E::InputShape { .. }
                 | E::EmptyDataset(_)
                 | E::Corrupt { .. }
-                | E::RunExists(_),
+                | E::RunExists(_)
+                | E::Lock(RunLockError::InUse { .. }),
             ) => 2,
             CliError::BackendMissing(_) => 3,
             _ => 1,

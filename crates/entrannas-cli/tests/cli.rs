@@ -517,6 +517,73 @@ fn a_training_killed_on_one_backend_resumes_on_another() {
 }
 
 #[test]
+fn a_run_directory_being_written_is_refused_to_a_second_process() {
+    // This test process holds the directories' locks as a running search or training
+    // would; the CLI, another process, must not write into them.
+    let dir = tempfile::tempdir().unwrap();
+    let search = dir.path().join("search");
+    let out = search_into(&search, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let train = dir.path().join("train");
+    let train_args = [
+        "train",
+        "darts_v2",
+        "--out",
+        train.to_str().unwrap(),
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--steps-per-epoch",
+        "2",
+        "--eval-limit",
+        "8",
+    ];
+    let out = entrannas(&train_args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history = |run: &Path| std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let before = (history(&search), history(&train));
+
+    let held = [
+        entrannas_ops::RunLock::acquire(&search).unwrap(),
+        entrannas_ops::RunLock::acquire(&train).unwrap(),
+    ];
+    let refused = |args: &[&str], run: &Path| {
+        let out = entrannas(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains("in use by another entrannas process"),
+            "{message}"
+        );
+        assert!(message.contains(&run.display().to_string()), "{message}");
+        assert!(
+            message.contains(&format!("process {}", std::process::id())),
+            "{message}"
+        );
+    };
+    refused(&["search", "--resume", search.to_str().unwrap()], &search);
+    let mut force = vec!["search", "--out", search.to_str().unwrap(), "--force"];
+    force.extend(TINY_SEARCH);
+    refused(&force, &search);
+    refused(&["train", "--resume", train.to_str().unwrap()], &train);
+    let mut force = train_args.to_vec();
+    force.push("--force");
+    refused(&force, &train);
+    // Nothing was cleared or rewritten.
+    assert_eq!((history(&search), history(&train)), before);
+
+    // Released (as when the other process ends), the directories are usable again.
+    drop(held);
+    let out = entrannas(&force);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn a_search_killed_while_writing_its_checkpoint_resumes_consistently() {
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");

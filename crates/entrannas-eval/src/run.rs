@@ -22,7 +22,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, Record
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::OpenedDataset;
-use entrannas_ops::{OpRegistry, RecordAccess};
+use entrannas_ops::{OpRegistry, RecordAccess, RunLock};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,8 @@ impl RunDir {
             if !force {
                 return Err(EvalError::RunExists(path));
             }
-            fs::remove_dir_all(&path).map_err(io("clear", &path))?;
+            // Refused while another process writes it; the lock file stays.
+            RunLock::acquire(&path)?.clear()?;
         }
         fs::create_dir_all(&path).map_err(io("create", &path))?;
         Ok(Self { path })
@@ -340,6 +341,18 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
+        let _lock = RunLock::acquire(run.path())?;
+        self.run_locked::<B>(data, run, observer, device)
+    }
+
+    /// [`TrainJob::run`] in a directory this process has claimed.
+    fn run_locked<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        run: &RunDir,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<TrainOutcome, EvalError> {
         entrannas_ops::set_depthwise_conv(self.config.depthwise);
         let trainer = Trainer::<B>::new(
             self.config.clone(),
@@ -364,9 +377,10 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
+        let _lock = RunLock::acquire(run.path())?;
         let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
         if !run.path().join("last").join("state.json").is_file() {
-            return job.run::<B>(data, run, observer, device);
+            return job.run_locked::<B>(data, run, observer, device);
         }
         entrannas_ops::set_depthwise_conv(job.config.depthwise);
         let mut trainer =
@@ -403,7 +417,7 @@ impl TrainJob {
         if runs == 0 {
             return Err(EvalError::Config("--runs must be at least 1".into()));
         }
-        fs::create_dir_all(root).map_err(io("create", root))?;
+        let _lock = RunLock::acquire(root)?;
         let mut seeds = Vec::with_capacity(runs);
         let mut final_errors = Vec::with_capacity(runs);
         let mut cost = TargetCost::default();

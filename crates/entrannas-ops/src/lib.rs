@@ -20,6 +20,7 @@ pub mod recipes;
 pub mod record;
 pub mod registry;
 pub mod replica;
+pub mod run_lock;
 pub mod spec;
 
 pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
@@ -32,6 +33,7 @@ pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
 pub use record::{RecordAccess, describe_recorder_error};
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
+pub use run_lock::{LOCK_FILE, RunLock, RunLockError};
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};
 
 #[cfg(test)]

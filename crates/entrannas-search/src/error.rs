@@ -61,6 +61,10 @@ pub enum SearchError {
         /// What went wrong ([`entrannas_ops::describe_recorder_error`]).
         message: String,
     },
+    /// The run directory is being written by another process, or its lock file
+    /// cannot be used.
+    #[error(transparent)]
+    Lock(#[from] entrannas_ops::RunLockError),
     /// The run directory already holds a run.
     #[error("{} already holds a run; pass --force to overwrite it or --resume to continue it", .0.display())]
     RunExists(PathBuf),

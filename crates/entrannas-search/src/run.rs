@@ -27,7 +27,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
-use entrannas_ops::{OpRegistry, RecordAccess};
+use entrannas_ops::{OpRegistry, RecordAccess, RunLock};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -152,7 +152,8 @@ impl RunDir {
             if !force {
                 return Err(SearchError::RunExists(path));
             }
-            fs::remove_dir_all(&path).map_err(io("cannot clear", &path))?;
+            // Refused while another process writes it; the lock file stays.
+            RunLock::acquire(&path)?.clear()?;
         }
         fs::create_dir_all(&path).map_err(io("cannot create", &path))?;
         Ok(Self { path })
@@ -603,6 +604,7 @@ pub fn run_searches<B: AutodiffBackend>(
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<RunsOutcome, SearchError> {
+    let _lock = RunLock::acquire(parent.path())?;
     let (config, plan) = if resume {
         (parent.config()?, parent.runs_plan()?)
     } else {
@@ -714,6 +716,7 @@ pub fn run_search<B: AutodiffBackend>(
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<SearchOutcome, SearchError> {
+    let _lock = RunLock::acquire(run.path())?;
     let config = if resume {
         run.config()?
     } else {
