@@ -7,12 +7,14 @@
 # Usage (from the repository root; docs/GPU.md says how to build each binary):
 #   scripts/train-fmnist.sh [--bin PATH] [--data DIR] [--device D] [--torch-venv DIR]
 #                           [--genotype G] [--epochs N] [--budget SECONDS] [--run DIR]
-#                           [--out DIR]
+#                           [--grace SECONDS] [--out DIR]
 # Defaults: target/release/entrannas, /usr/share/datasets/fashion-mnist, cuda,
 # /opt/torch29 (for --device tch: its PyTorch's libraries are put on LD_LIBRARY_PATH),
 # docs/genotypes/fashion-mnist-entrannas.json, 30 epochs, no budget,
 # docs/runs/train-fmnist. With a budget the training is stopped with SIGINT when it runs
-# out (it finishes the epoch and its checkpoint first) and the next call resumes it.
+# out (it finishes the epoch and its checkpoint first) and the next call resumes it; it
+# is killed if that epoch has not ended --grace seconds later (default 3600: a CPU epoch
+# takes 20-25 minutes; a killed epoch is lost, the last checkpoint stays intact).
 # With --out (or $OUT, as in a device session) the records and the whole run directory
 # (run.tar.gz) are copied there.
 set -uo pipefail
@@ -24,6 +26,7 @@ device=cuda
 venv=/opt/torch29
 epochs=30
 budget=0
+grace=3600
 run=docs/runs/train-fmnist
 out=${OUT:-}
 while [ $# -gt 0 ]; do
@@ -35,9 +38,10 @@ while [ $# -gt 0 ]; do
     --torch-venv) venv=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --budget) budget=$2; shift 2 ;;
+    --grace) grace=$2; shift 2 ;;
     --run) run=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "train-fmnist: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,7 +79,7 @@ fi
 echo "train-fmnist: ${cmd[*]}" | tee "$log"
 start=$(date +%s)
 if [ "$budget" -gt 0 ]; then
-  timeout --signal=INT --kill-after=1200 "$budget" "${cmd[@]}" 2>&1 | tee -a "$log"
+  timeout --signal=INT --kill-after="$grace" "$budget" "${cmd[@]}" 2>&1 | tee -a "$log"
 else
   "${cmd[@]}" 2>&1 | tee -a "$log"
 fi
