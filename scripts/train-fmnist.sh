@@ -45,6 +45,9 @@ while [ $# -gt 0 ]; do
     *) echo "train-fmnist: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+for n in "$budget" "$grace"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || { echo "train-fmnist: --budget and --grace take whole seconds, not '$n'" >&2; exit 2; }
+done
 [ -x "$bin" ] || { echo "train-fmnist: no executable binary at $bin" >&2; exit 2; }
 [ -f "$genotype" ] || { echo "train-fmnist: no genotype at $genotype" >&2; exit 2; }
 [ -f "$data/train-images-idx3-ubyte.gz" ] || [ -f "$data/train-images-idx3-ubyte" ] ||
