@@ -67,8 +67,8 @@ case "$device" in
 esac
 
 if [ -f "$run/history.jsonl" ] && [ ! -f "$run/last/state.json" ]; then
-  # A record kept without its checkpoint (docs/runs/train-fmnist, finished): resuming it
-  # would start from scratch and overwrite its history after the first epoch.
+  # A record kept without its checkpoint (docs/runs/train-fmnist, finished): `train
+  # --resume` refuses it too; this says which flag of this script to use instead.
   echo "train-fmnist: $run holds a training's records but no checkpoint (last/state.json);" \
        "give --run a new directory to train again" >&2
   exit 2

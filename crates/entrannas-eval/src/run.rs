@@ -170,6 +170,16 @@ impl RunDir {
         load_config(&self.path.join("config.json"))
     }
 
+    /// How many epochs `history.jsonl` records (0 when it does not exist yet).
+    pub fn recorded_epochs(&self) -> Result<usize, EvalError> {
+        let path = self.path.join("history.jsonl");
+        if !path.exists() {
+            return Ok(0);
+        }
+        let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+        Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
+    }
+
     /// Reads `genotype.json`.
     pub fn genotype(&self) -> Result<Genotype, EvalError> {
         Ok(Genotype::load(self.path.join("genotype.json"))?)
@@ -368,8 +378,10 @@ impl TrainJob {
 
     /// Continues the training in `run` from its `last/` checkpoint, with the run's own
     /// `config.json` and `genotype.json`. Ends like an uninterrupted run (on a CPU
-    /// backend, bit for bit). A run without a checkpoint starts from scratch; a
-    /// finished one returns its outcome.
+    /// backend, bit for bit). A run killed before its first checkpoint starts from
+    /// scratch; one whose `history.jsonl` records epochs but whose checkpoint is gone
+    /// is refused (starting over would overwrite those records); a finished one returns
+    /// its outcome.
     pub fn resume<B: AutodiffBackend>(
         run: &RunDir,
         registry: &OpRegistry,
@@ -379,7 +391,17 @@ impl TrainJob {
     ) -> Result<TrainOutcome, EvalError> {
         let _lock = RunLock::acquire(run.path())?;
         let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
-        if !run.path().join("last").join("state.json").is_file() {
+        let state_path = run.path().join("last").join("state.json");
+        if !state_path.is_file() {
+            let recorded = run.recorded_epochs()?;
+            if recorded > 0 {
+                return Err(EvalError::Corrupt {
+                    path: state_path,
+                    message: format!(
+                        "missing, but history.jsonl records {recorded} epoch(s): resuming would start over and overwrite them; restore the `last/` checkpoint, or train again from scratch (`entrannas train` with the run's config.json and genotype.json, --out and --force)"
+                    ),
+                });
+            }
             return job.run_locked::<B>(data, run, observer, device);
         }
         entrannas_ops::set_depthwise_conv(job.config.depthwise);
@@ -651,6 +673,37 @@ mod tests {
         let b = load_for_inference::<Inner>(interrupted.path(), &device).unwrap();
         assert_eq!(logits(&a.net), logits(&b.net));
         assert_eq!(b.state.epochs_done, 3);
+    }
+
+    #[test]
+    fn resuming_a_run_whose_checkpoint_is_gone_keeps_its_history() {
+        let _turn = seeded();
+        let data = toy_data();
+        let job = TrainJob::new(tiny_config().with_epochs(3), darts());
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let stopped = job.run::<B>(&data, &run, &mut StopAfterOne, &Default::default());
+        assert!(matches!(stopped, Err(EvalError::Stopped { .. })));
+        let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
+        std::fs::remove_dir_all(run.path().join("last")).unwrap();
+
+        let resumed = TrainJob::resume::<B>(
+            &RunDir::open(run.path()).unwrap(),
+            &OpRegistry::default(),
+            &data,
+            &mut (),
+            &Default::default(),
+        );
+        let Err(EvalError::Corrupt { path, message }) = resumed else {
+            panic!("expected a refusal, got {resumed:?}");
+        };
+        assert!(path.ends_with("last/state.json"), "{}", path.display());
+        assert!(message.contains("records 1 epoch"), "{message}");
+        assert_eq!(
+            std::fs::read_to_string(run.path().join("history.jsonl")).unwrap(),
+            history,
+            "the records must be left as they were"
+        );
     }
 
     #[test]

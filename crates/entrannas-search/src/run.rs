@@ -203,6 +203,16 @@ impl RunDir {
         })
     }
 
+    /// How many epochs `history.jsonl` records (0 when it does not exist yet).
+    pub fn recorded_epochs(&self) -> Result<usize, SearchError> {
+        let path = self.path.join("history.jsonl");
+        if !path.exists() {
+            return Ok(0);
+        }
+        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
+        Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
+    }
+
     /// Reads the history, keeping only the first `epochs` records (a run killed after
     /// writing a record but before its checkpoint repeats that epoch).
     pub fn history(&self, epochs: usize) -> Result<Vec<EpochRecord>, SearchError> {
@@ -704,6 +714,9 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 
 /// Runs (or, with `resume`, continues) a search in `run`, writing every file after
 /// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
+/// Resuming a run killed before its first checkpoint starts it from scratch; one whose
+/// `history.jsonl` records epochs but which has no complete checkpoint left is refused
+/// ([`SearchError::Corrupt`]) rather than overwritten.
 /// The first of `devices` holds the super-net, the architecture parameters and the
 /// optimizers; the shards of data-parallel steps (`config.shards > 1`) run on all of
 /// them ([`Searcher::set_devices`]). One device is the usual case. The process's
@@ -728,7 +741,19 @@ pub fn run_search<B: AutodiffBackend>(
         .ok_or_else(|| SearchError::Config("no device given".into()))?;
     let mut searcher = Searcher::<B>::new(config.clone(), &data.info, device)?;
     searcher.set_devices(devices)?;
-    let (start, mut history) = if resume && run.latest_checkpoint()?.is_some() {
+    let checkpointed = resume && run.latest_checkpoint()?.is_some();
+    if resume && !checkpointed {
+        let recorded = run.recorded_epochs()?;
+        if recorded > 0 {
+            return Err(SearchError::Corrupt {
+                path: run.checkpoint_dir().join("state.json"),
+                message: format!(
+                    "missing, but history.jsonl records {recorded} epoch(s): resuming would start over and overwrite them; restore the checkpoint, or search again from scratch (`entrannas search --config` with the run's config.json, --out and --force)"
+                ),
+            });
+        }
+    }
+    let (start, mut history) = if checkpointed {
         let done = run.load_checkpoint(&mut searcher)?;
         (done, run.history(done)?)
     } else {
@@ -1201,6 +1226,48 @@ mod tests {
             );
             assert_eq!(a.arch, b.arch, "epoch {}", a.epoch);
         }
+    }
+
+    #[test]
+    fn resuming_a_run_whose_checkpoint_is_gone_keeps_its_history() {
+        let _turn = seeded();
+        let config = tiny(Method::Entran);
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let stopped = run_search::<B>(
+            &config,
+            &data(),
+            &run,
+            false,
+            &mut StopAfter::new(1),
+            &[Default::default()],
+        );
+        assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
+        let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
+        std::fs::remove_dir_all(run.path().join("checkpoint")).unwrap();
+
+        let resumed = run_search::<B>(
+            &config,
+            &data(),
+            &RunDir::open(run.path()).unwrap(),
+            true,
+            &mut (),
+            &[Default::default()],
+        );
+        let Err(SearchError::Corrupt { path, message }) = resumed else {
+            panic!("expected a refusal, got {resumed:?}");
+        };
+        assert!(
+            path.ends_with("checkpoint/state.json"),
+            "{}",
+            path.display()
+        );
+        assert!(message.contains("records 1 epoch"), "{message}");
+        assert_eq!(
+            std::fs::read_to_string(run.path().join("history.jsonl")).unwrap(),
+            history,
+            "the records must be left as they were"
+        );
     }
 
     #[test]
