@@ -378,10 +378,10 @@ impl TrainJob {
 
     /// Continues the training in `run` from its `last/` checkpoint, with the run's own
     /// `config.json` and `genotype.json`. Ends like an uninterrupted run (on a CPU
-    /// backend, bit for bit). A run killed before its first checkpoint starts from
-    /// scratch; one whose `history.jsonl` records epochs but whose checkpoint is gone
-    /// is refused (starting over would overwrite those records); a finished one returns
-    /// its outcome.
+    /// backend, bit for bit). A run killed before its first checkpoint was complete
+    /// starts from scratch; one whose `history.jsonl` records more epochs than such a
+    /// kill leaves (one) but whose checkpoint is gone is refused (starting over would
+    /// overwrite those records); a finished one returns its outcome.
     pub fn resume<B: AutodiffBackend>(
         run: &RunDir,
         registry: &OpRegistry,
@@ -393,8 +393,10 @@ impl TrainJob {
         let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
         let state_path = run.path().join("last").join("state.json");
         if !state_path.is_file() {
+            // An epoch's record is written just before its checkpoint: one record and
+            // no checkpoint is a run killed in between, which starts over.
             let recorded = run.recorded_epochs()?;
-            if recorded > 0 {
+            if recorded > 1 {
                 return Err(EvalError::Corrupt {
                     path: state_path,
                     message: format!(
@@ -679,31 +681,40 @@ mod tests {
     fn resuming_a_run_whose_checkpoint_is_gone_keeps_its_history() {
         let _turn = seeded();
         let data = toy_data();
-        let job = TrainJob::new(tiny_config().with_epochs(3), darts());
+        let job = TrainJob::new(tiny_config().with_epochs(2), darts());
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
-        let stopped = job.run::<B>(&data, &run, &mut StopAfterOne, &Default::default());
-        assert!(matches!(stopped, Err(EvalError::Stopped { .. })));
+        job.run::<B>(&data, &run, &mut (), &Default::default())
+            .unwrap();
         let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
         std::fs::remove_dir_all(run.path().join("last")).unwrap();
+        let resume = || {
+            TrainJob::resume::<B>(
+                &RunDir::open(run.path()).unwrap(),
+                &OpRegistry::default(),
+                &data,
+                &mut (),
+                &Default::default(),
+            )
+        };
 
-        let resumed = TrainJob::resume::<B>(
-            &RunDir::open(run.path()).unwrap(),
-            &OpRegistry::default(),
-            &data,
-            &mut (),
-            &Default::default(),
-        );
+        let resumed = resume();
         let Err(EvalError::Corrupt { path, message }) = resumed else {
             panic!("expected a refusal, got {resumed:?}");
         };
         assert!(path.ends_with("last/state.json"), "{}", path.display());
-        assert!(message.contains("records 1 epoch"), "{message}");
+        assert!(message.contains("records 2 epoch"), "{message}");
         assert_eq!(
             std::fs::read_to_string(run.path().join("history.jsonl")).unwrap(),
             history,
             "the records must be left as they were"
         );
+
+        // One record and no checkpoint is what a kill between the first epoch's record
+        // and its checkpoint leaves: that run starts over and finishes.
+        let first = history.lines().next().unwrap();
+        std::fs::write(run.path().join("history.jsonl"), format!("{first}\n")).unwrap();
+        assert_eq!(resume().unwrap().history.len(), 2);
     }
 
     #[test]

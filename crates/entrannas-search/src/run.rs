@@ -714,9 +714,10 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 
 /// Runs (or, with `resume`, continues) a search in `run`, writing every file after
 /// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
-/// Resuming a run killed before its first checkpoint starts it from scratch; one whose
-/// `history.jsonl` records epochs but which has no complete checkpoint left is refused
-/// ([`SearchError::Corrupt`]) rather than overwritten.
+/// Resuming a run killed before its first checkpoint was complete starts it from
+/// scratch; one whose `history.jsonl` records more epochs than such a kill leaves (one)
+/// but which has no complete checkpoint is refused ([`SearchError::Corrupt`]) rather
+/// than overwritten.
 /// The first of `devices` holds the super-net, the architecture parameters and the
 /// optimizers; the shards of data-parallel steps (`config.shards > 1`) run on all of
 /// them ([`Searcher::set_devices`]). One device is the usual case. The process's
@@ -743,8 +744,11 @@ pub fn run_search<B: AutodiffBackend>(
     searcher.set_devices(devices)?;
     let checkpointed = resume && run.latest_checkpoint()?.is_some();
     if resume && !checkpointed {
+        // An epoch's record is written just before its checkpoint, so a run killed in
+        // between holds one record and no checkpoint: that one is started over. More
+        // records than that mean the checkpoint was removed.
         let recorded = run.recorded_epochs()?;
-        if recorded > 0 {
+        if recorded > 1 {
             return Err(SearchError::Corrupt {
                 path: run.checkpoint_dir().join("state.json"),
                 message: format!(
@@ -1239,21 +1243,24 @@ mod tests {
             &data(),
             &run,
             false,
-            &mut StopAfter::new(1),
+            &mut StopAfter::new(2),
             &[Default::default()],
         );
         assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
         let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
         std::fs::remove_dir_all(run.path().join("checkpoint")).unwrap();
+        let resume = || {
+            run_search::<B>(
+                &config,
+                &data(),
+                &RunDir::open(run.path()).unwrap(),
+                true,
+                &mut (),
+                &[Default::default()],
+            )
+        };
 
-        let resumed = run_search::<B>(
-            &config,
-            &data(),
-            &RunDir::open(run.path()).unwrap(),
-            true,
-            &mut (),
-            &[Default::default()],
-        );
+        let resumed = resume();
         let Err(SearchError::Corrupt { path, message }) = resumed else {
             panic!("expected a refusal, got {resumed:?}");
         };
@@ -1262,12 +1269,18 @@ mod tests {
             "{}",
             path.display()
         );
-        assert!(message.contains("records 1 epoch"), "{message}");
+        assert!(message.contains("records 2 epoch"), "{message}");
         assert_eq!(
             std::fs::read_to_string(run.path().join("history.jsonl")).unwrap(),
             history,
             "the records must be left as they were"
         );
+
+        // One record and no checkpoint is what a kill between the first epoch's record
+        // and its checkpoint leaves: that run starts over and finishes.
+        let first = history.lines().next().unwrap();
+        std::fs::write(run.path().join("history.jsonl"), format!("{first}\n")).unwrap();
+        assert_eq!(resume().unwrap().history.len(), config.epochs);
     }
 
     #[test]
