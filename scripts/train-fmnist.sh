@@ -66,9 +66,11 @@ case "$device" in
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)} ;;
 esac
 
-if [ -f "$run/history.jsonl" ] && [ ! -f "$run/last/state.json" ]; then
-  # A record kept without its checkpoint (docs/runs/train-fmnist, finished): `train
-  # --resume` refuses it too; this says which flag of this script to use instead.
+if [ ! -f "$run/last/state.json" ] && [ -f "$run/history.jsonl" ] &&
+  [ "$(grep -c . "$run/history.jsonl")" -gt 1 ]; then
+  # Records kept without their checkpoint (docs/runs/train-fmnist, finished): `train
+  # --resume` refuses them too (one record alone is a run killed while writing its
+  # first checkpoint, which resumes from scratch); this names this script's flag.
   echo "train-fmnist: $run holds a training's records but no checkpoint (last/state.json);" \
        "give --run a new directory to train again" >&2
   exit 2
