@@ -15,10 +15,8 @@ pub(crate) const INDEX_DTYPE: DType = DType::I32;
 
 /// Minimum total element count for rayon fan-out on per-row or per-chunk loops.
 /// Below this, task-dispatch overhead dominates the per-unit work.
-/// (entrannas patch: 32 Ki instead of 256 Ki; a search super-net's activations are
-/// 0.1 to 2 M elements, and splitting them over two cores pays from about 16 Ki.)
 #[cfg(feature = "rayon")]
-pub(crate) const PARALLEL_THRESHOLD: usize = 32 * 1024;
+pub(crate) const PARALLEL_THRESHOLD: usize = 256 * 1024;
 
 /// Wrapper for raw mutable pointers that can be sent across rayon threads.
 ///

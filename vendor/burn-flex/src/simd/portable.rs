@@ -9,11 +9,9 @@ use macerator::{Scalar, Simd, VBitAnd, VBitOr, VBitXor, vload_unaligned, vstore_
 use rayon::prelude::*;
 
 /// Threshold for parallel execution (elements).
-/// (entrannas patch: 64 Ki instead of 4 Mi. The release parallelized only tensors
-/// larger than the L3 cache; on a small machine a search's elementwise ops then ran on
-/// one core while the others waited.)
+/// For memory-bound operations, parallelism helps when data exceeds L3 cache.
 #[cfg(feature = "rayon")]
-const PARALLEL_THRESHOLD: usize = 64 * 1024;
+const PARALLEL_THRESHOLD: usize = 4 * 1024 * 1024;
 
 #[cfg(feature = "rayon")]
 const CHUNK_SIZE: usize = 4096;
