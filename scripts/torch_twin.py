@@ -54,8 +54,9 @@ reserved bytes). Before the ladder an untimed primer step (dst-dense, batch 2) l
 torch's one-time state; `--no-primer` skips it.
 
 Interpretations (SPEC is silent or ours differs): the DST regulariser is SPEC's
-`lambda / n * sum_j -log t(j)` per cell type (n = 4 nodes), where ours divides the sum
-over both types by 8 (relax.rs `sparsity_regularizer`); it changes no cost. Thresholds
+`lambda / n * sum_j -log t(j)` per cell type (n = 4 nodes), as ours (relax.rs
+`sparsity_regularizer`, since 2026-12-07; before, ours divided the sum over both
+types by 8); it changes no cost. Thresholds
 are clamped to [2^-20, 1 - 2^-23] as float32 needs. Initial alpha and the data come
 from torch's generator, so `dst-sparse` keeps different connections than ours
 (both rows report `conn n+r`).

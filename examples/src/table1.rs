@@ -11,6 +11,7 @@
 //! follows the recalibrated one.
 
 use clap::Args;
+use entrannas_relax::DroppedEdges;
 use entrannas_search::{EnginePlacement, Method};
 
 use crate::runner::{Trial, TrialResult, mean_std, run_trials, seed_range, seeded_label};
@@ -124,6 +125,41 @@ pub fn outside_child(result: &TrialResult) -> Option<(f64, f64)> {
     ))
 }
 
+/// The mean largest op coefficient per edge ([`CellReport::mean_largest_coefficient`]),
+/// normal and reduction cell, at the last epoch; `None` for a search recorded before it
+/// was measured.
+///
+/// [`CellReport::mean_largest_coefficient`]: entrannas_relax::CellReport::mean_largest_coefficient
+pub fn sharpness(result: &TrialResult) -> Option<(f64, f64)> {
+    let r = result.last();
+    Some((
+        r.normal.mean_largest_coefficient?,
+        r.reduce.mean_largest_coefficient?,
+    ))
+}
+
+/// How often the derivation changed in each of the last `epochs` epochs (fewer when
+/// the search ran fewer), oldest first; `None` where it was not recorded (every cell an
+/// Engine cell).
+pub fn late_derivation_changes(result: &TrialResult, epochs: usize) -> Option<Vec<usize>> {
+    let history = &result.outcome.history;
+    history[history.len().saturating_sub(epochs)..]
+        .iter()
+        .map(|r| r.derivation_changes)
+        .collect()
+}
+
+/// The edges the derived cells drop at the last epoch and how many of them `none`
+/// wins, normal and reduction cell; `None` for a search recorded before it was
+/// measured.
+pub fn dropped_to_none(result: &TrialResult) -> Option<(DroppedEdges, DroppedEdges)> {
+    let r = result.last();
+    Some((r.normal.dropped_edges?, r.reduce.dropped_edges?))
+}
+
+/// Epochs whose derivation changes the table lists.
+pub const LATE_EPOCHS: usize = 10;
+
 /// Whether drops (points) of `first` and `all` show the paper's ordering: `first`
 /// loses at most [`FIRST_MAX_DROP`] points and `all` at least [`ALL_MARGIN`] more.
 fn ordered(first: f64, all: f64) -> bool {
@@ -172,6 +208,9 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
         "child-net, recalibrated BN (%)",
         "drop, recalibrated BN",
         "Engine weight outside child, N/R (%)",
+        "largest op weight, N/R",
+        "derivation changes, last 10 epochs",
+        "dropped edges won by none, N/R",
         "paper super-net",
         "paper child-net",
         "paper drop",
@@ -204,6 +243,17 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
             or_dash(r.child_accuracy_recalibrated.map(pct)),
             or_dash(recalibrated_drop_points(result).map(|d| format!("{d:.2}"))),
             or_dash(outside_child(result).map(|(n, r)| format!("{n:.1}/{r:.1}"))),
+            or_dash(sharpness(result).map(|(n, r)| format!("{n:.3}/{r:.3}"))),
+            or_dash(late_derivation_changes(result, LATE_EPOCHS).map(|c| {
+                let list: Vec<String> = c.iter().map(usize::to_string).collect();
+                format!("{} ({})", c.iter().sum::<usize>(), list.join(" "))
+            })),
+            or_dash(dropped_to_none(result).map(|(n, r)| {
+                format!(
+                    "{} of {} / {} of {}",
+                    n.to_none, n.edges, r.to_none, r.edges
+                )
+            })),
             ps,
             pc,
             pd,
@@ -249,6 +299,17 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
                     (Some((n, _)), Some((r, _))) => format!("{n:.1}/{r:.1}"),
                     _ => "-".into(),
                 },
+                match (
+                    stats(&|r| sharpness(r).map(|(n, _)| n)),
+                    stats(&|r| sharpness(r).map(|(_, r)| r)),
+                ) {
+                    (Some((n, _)), Some((r, _))) => format!("{n:.3}/{r:.3}"),
+                    _ => "-".into(),
+                },
+                plain(stats(&|r| {
+                    late_derivation_changes(r, LATE_EPOCHS).map(|c| c.iter().sum::<usize>() as f64)
+                })),
+                "-".into(),
                 ps,
                 pc,
                 pd,
@@ -288,6 +349,15 @@ pub fn report(results: &[TrialResult]) -> ExperimentReport {
          Engine cells sum that the child-net does not compute (top-2 keeps 8 of 14 edges, \
          so it is about 43% unless `none` wins the dropped edges). How much the drop \
          depends on it also depends on how much the later cells lean on those paths."
+            .to_string(),
+        "Largest op weight: the mean over edges of each edge's largest op coefficient at \
+         the last temperature, normal/reduction cell (1 / 8 uniform, 1 one-hot). \
+         Derivation changes: the steps after which the derived genotype differed from the \
+         one before, total and per epoch over the last 10 (`-`: not recorded, every cell \
+         an Engine cell). Dropped edges won by none: of the edges the derived cells \
+         drop, those whose strongest op is `none`. `all` is EnTranNAS with every cell an \
+         Engine cell (temperature, sharing and bottleneck as the other rows), not DARTS \
+         mode; `darts` is that row."
             .to_string(),
     ];
     let as_expected = match (group("first"), group("all")) {

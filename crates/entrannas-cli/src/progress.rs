@@ -219,7 +219,7 @@ impl SearchObserver for SearchProgress {
             })
         };
         let summary = format!(
-            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}){} | tau {:.3} lr {:.4} | edges {}/{}{}{}{} | {:.0} img/s, {}",
+            "train loss {:.4} acc {:.2}% | val super-net {:.2}% child-net {:.2}% (gap {:+.2}){} | tau {:.3} lr {:.4} | edges {}/{}{}{}{}{} | {:.0} img/s, {}",
             r.train_loss,
             100.0 * r.train_accuracy,
             100.0 * r.supernet_accuracy,
@@ -247,6 +247,13 @@ impl SearchObserver for SearchProgress {
             match (r.derivation_changes, r.derivation_stable_steps) {
                 (Some(changes), Some(stable)) =>
                     format!(", derivation changed {changes}x, last {stable} steps ago"),
+                _ => String::new(),
+            },
+            match (
+                r.normal.mean_largest_coefficient,
+                r.reduce.mean_largest_coefficient
+            ) {
+                (Some(n), Some(r)) => format!(", largest op weight {n:.2}/{r:.2}"),
                 _ => String::new(),
             },
             r.images_per_second,

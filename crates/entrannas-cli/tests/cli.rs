@@ -649,6 +649,10 @@ fn several_searches_write_a_summary_and_keep_the_best() {
         err.contains(", derivation changed ") && err.contains(" steps ago"),
         "each epoch's line gives the derivation's stability: {err}"
     );
+    assert!(
+        err.contains(", largest op weight 0."),
+        "each epoch's line gives how sharp the op distributions are: {err}"
+    );
     assert!(stdout(&out).starts_with("Genotype("));
 
     // Resuming the finished parent reads both searches back.

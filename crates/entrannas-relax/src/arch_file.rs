@@ -380,6 +380,60 @@ impl CellReport {
             0.0
         }
     }
+
+    /// The mean over edges of the largest coefficient of each edge's op distribution
+    /// `p` (`none` included): `1 / K` for uniform distributions, 1 when every edge is
+    /// one-hot. How far the softmax has sharpened, at the report's temperature.
+    pub fn mean_largest_coefficient(&self) -> f64 {
+        let largest = self
+            .p
+            .iter()
+            .map(|row| row.iter().copied().fold(0.0, f64::max));
+        largest.clone().sum::<f64>() / largest.count().max(1) as f64
+    }
+
+    /// The edges the derived cell does not compute, and how many of them have `none`
+    /// as their strongest op in `p` (the super-net itself switched them off, rather
+    /// than the rule dropping an edge whose op it still weights). `ops` names the
+    /// coefficient columns and `topology` the rows, as for
+    /// [`weight_outside_derived`](Self::weight_outside_derived).
+    pub fn dropped_edges<S: AsRef<str>>(&self, ops: &[S], topology: &CellTopology) -> DroppedEdges {
+        let none = ops.iter().position(|op| op.as_ref() == NONE_OP);
+        let mut dropped = DroppedEdges::default();
+        for (edge, source, target) in topology.edges() {
+            let kept = self
+                .derived
+                .get(target - topology.inputs)
+                .is_some_and(|node| node.iter().any(|c| c.input == source));
+            if kept {
+                continue;
+            }
+            dropped.edges += 1;
+            let Some(row) = self.p.get(edge) else {
+                continue;
+            };
+            let strongest = row.iter().enumerate().fold(
+                None,
+                |best: Option<(usize, f64)>, (k, &v)| match best {
+                    Some((_, b)) if b >= v => best,
+                    _ => Some((k, v)),
+                },
+            );
+            if none.is_some() && strongest.map(|(k, _)| k) == none {
+                dropped.to_none += 1;
+            }
+        }
+        dropped
+    }
+}
+
+/// The edges a derived cell drops ([`CellReport::dropped_edges`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedEdges {
+    /// Edges of the cell with no derived connection.
+    pub edges: usize,
+    /// Of those, the edges whose strongest op is `none`.
+    pub to_none: usize,
 }
 
 /// The derivation report of an arch file: both cell types' coefficients and the
@@ -738,6 +792,75 @@ mod tests {
             derived: vec![vec![Connection::new(0, "skip_connect")]],
         };
         assert_eq!(silent.weight_outside_derived(&ops, &topology), 0.0);
+    }
+
+    #[test]
+    fn mean_largest_coefficient_and_dropped_edges_by_hand() {
+        // Two intermediate nodes: edges (0,2), (1,2), (0,3), (1,3), (2,3).
+        let topology = CellTopology::new(2, 2);
+        let ops = ["none", "skip_connect", "sep_conv_3x3"];
+        let report = CellReport {
+            p: vec![
+                vec![0.2, 0.3, 0.5],
+                vec![0.6, 0.1, 0.3],
+                vec![0.1, 0.8, 0.1],
+                vec![0.5, 0.25, 0.25],
+                vec![0.3, 0.3, 0.4],
+            ],
+            p_hat: None,
+            t: None,
+            q: None,
+            derived: vec![
+                vec![Connection::new(0, "sep_conv_3x3")],
+                vec![
+                    Connection::new(0, "skip_connect"),
+                    Connection::new(2, "sep_conv_3x3"),
+                ],
+            ],
+        };
+        assert_relative_eq!(
+            report.mean_largest_coefficient(),
+            (0.5 + 0.6 + 0.8 + 0.5 + 0.4) / 5.0,
+            epsilon = 1e-12
+        );
+        // Dropped: (1,2), where none is strongest, and (1,3), where none is strongest too.
+        assert_eq!(
+            report.dropped_edges(&ops, &topology),
+            DroppedEdges {
+                edges: 2,
+                to_none: 2
+            }
+        );
+        // Keep (1,3) and drop (0,3), whose strongest op is skip_connect.
+        let other = CellReport {
+            derived: vec![
+                vec![Connection::new(0, "sep_conv_3x3")],
+                vec![
+                    Connection::new(1, "skip_connect"),
+                    Connection::new(2, "sep_conv_3x3"),
+                ],
+            ],
+            ..report.clone()
+        };
+        assert_eq!(
+            other.dropped_edges(&ops, &topology),
+            DroppedEdges {
+                edges: 2,
+                to_none: 1
+            }
+        );
+        // Without a `none` column nothing counts as switched off; uniform rows give 1/K.
+        let uniform = CellReport {
+            p: vec![vec![0.5, 0.5]; 5],
+            ..report
+        };
+        assert_relative_eq!(uniform.mean_largest_coefficient(), 0.5, epsilon = 1e-12);
+        assert_eq!(
+            uniform
+                .dropped_edges(&["skip_connect", "sep_conv_3x3"], &topology)
+                .to_none,
+            0
+        );
     }
 
     /// A DARTS cell whose edges are one-hot at a low temperature: `chosen(edge)` is the

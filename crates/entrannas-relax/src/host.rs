@@ -128,20 +128,15 @@ pub fn dst_coefficients(
     dst_stages(alpha, beta, tau, topology).q
 }
 
-/// Eq. 11's regularizer on the host: `lambda / m * sum -log sigmoid(beta_j)` over all `m`
-/// values of all `betas` (unclamped, as in [`crate::relax::sparsity_regularizer`]);
-/// `0` when there is no value.
+/// Eq. 11's regularizer on the host: `sum over cell types of lambda / n * sum_j -log
+/// sigmoid(beta_j)`, each element of `betas` one cell type's `n` values (unclamped, as
+/// in [`crate::relax::sparsity_regularizer`]); an empty cell type adds `0`.
 pub fn sparsity_regularizer(betas: &[&[f64]], lambda: f64) -> f64 {
-    let m: usize = betas.iter().map(|b| b.len()).sum();
-    if m == 0 {
-        return 0.0;
-    }
-    let total: f64 = betas
+    betas
         .iter()
-        .flat_map(|b| b.iter())
-        .map(|&b| softplus(-b))
-        .sum();
-    lambda / m as f64 * total
+        .filter(|b| !b.is_empty())
+        .map(|b| lambda / b.len() as f64 * b.iter().map(|&v| softplus(-v)).sum::<f64>())
+        .sum()
 }
 
 /// `log(1 + exp(x))` without overflow: `-log sigmoid(b) = softplus(-b)`.
@@ -198,12 +193,13 @@ mod tests {
     }
 
     #[test]
-    fn regularizer_is_mean_negative_log_sigmoid_times_lambda() {
+    fn regularizer_is_lambda_times_each_cell_types_mean_negative_log_sigmoid() {
         let value = sparsity_regularizer(&[&[0.0, 0.0], &[3f64.ln()]], 0.3);
-        let expected = 0.3 / 3.0 * (2.0 * 2f64.ln() - 0.75f64.ln());
+        let expected = 0.3 / 2.0 * (2.0 * 2f64.ln()) + 0.3 / 1.0 * -0.75f64.ln();
         assert_relative_eq!(value, expected, max_relative = 1e-12);
         assert_relative_eq!(sparsity_regularizer(&[&[-1e4]], 1.0), 1e4);
         assert_eq!(sparsity_regularizer(&[], 1.0), 0.0);
+        assert_eq!(sparsity_regularizer(&[&[], &[0.0]], 1.0), 2f64.ln());
     }
 
     #[test]

@@ -33,7 +33,9 @@ mod test_util;
 #[cfg(test)]
 mod tests;
 
-pub use arch_file::{ArchFile, CellArch, CellReport, DeriveReport, Rule, derive_report};
+pub use arch_file::{
+    ArchFile, CellArch, CellReport, DeriveReport, DroppedEdges, Rule, derive_report,
+};
 pub use derivation::{derive_dst, derive_top_k};
 pub use error::RelaxError;
 pub use params::{ArchParams, ArchParamsConfig, CellType, HostArchParams, Relaxation};

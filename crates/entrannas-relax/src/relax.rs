@@ -149,11 +149,13 @@ pub fn dst_coefficients<B: Backend>(
     operation_normalization(q)
 }
 
-/// Eq. 11's regularizer: `lambda / m * sum_j -log t(j)` over all `m` thresholds of all
-/// `betas` passed (pass both cell types' `beta` to sum them, as the spec does). Returns
-/// a one-element tensor. Its gradient with respect to `beta_j` is
-/// `-lambda / m * (1 - sigmoid(beta_j))`, so a larger `lambda` pushes `beta` (and `t`)
-/// up harder and fewer connections survive.
+/// Eq. 11's regularizer: `sum over cell types of lambda / n * sum_j -log t(j)`, each
+/// element of `betas` one cell type's `n` thresholds (pass both cell types' `beta`; SPEC
+/// section 3, item 7). Each cell type is regularized as the paper's single cell, so
+/// `lambda` means what it means in the paper. Returns a one-element tensor. Its gradient
+/// with respect to `beta_j` of a cell type with `n` thresholds is
+/// `-lambda / n * (1 - sigmoid(beta_j))`, so a larger `lambda` pushes `beta` (and `t`)
+/// up harder and fewer connections survive. A cell type without thresholds adds 0.
 ///
 /// `-log t(j)` is evaluated as `-log_sigmoid(beta_j)` on the unclamped `beta`: it
 /// never overflows, and it keeps pushing `beta` up even where [`thresholds`] clamps.
@@ -161,10 +163,15 @@ pub fn dst_coefficients<B: Backend>(
 /// # Panics
 /// If `betas` holds no value at all (there is no device to put the result on).
 pub fn sparsity_regularizer<B: Backend>(betas: &[Tensor<B, 1>], lambda: f64) -> Tensor<B, 1> {
-    let m: usize = betas.iter().map(|beta| beta.dims()[0]).sum();
-    assert!(m > 0, "sparsity_regularizer needs at least one threshold");
-    let all = Tensor::cat(betas.to_vec(), 0);
-    log_sigmoid(all).neg().sum().mul_scalar(lambda / m as f64)
+    betas
+        .iter()
+        .filter(|beta| beta.dims()[0] > 0)
+        .map(|beta| {
+            let n = beta.dims()[0] as f64;
+            log_sigmoid(beta.clone()).neg().sum().mul_scalar(lambda / n)
+        })
+        .reduce(|a, b| a.add(b))
+        .expect("sparsity_regularizer needs at least one threshold")
 }
 
 fn check_rows<B: Backend>(matrix: &Tensor<B, 2>, topology: &CellTopology, name: &str) {
@@ -349,17 +356,26 @@ mod tests {
         let normal = vector::<B64>(&[0.0]).require_grad();
         let reduce = vector::<B64>(&[3f64.ln()]).require_grad();
         let r = sparsity_regularizer(&[normal.clone(), reduce.clone()], 0.2);
-        // 0.2 / 2 * (-ln 0.5 - ln 0.75)
+        // One threshold per cell type: 0.2 / 1 * -ln 0.5 + 0.2 / 1 * -ln 0.75.
         assert_relative_eq!(
             values(r.clone())[0],
-            0.1 * (2f64.ln() - 0.75f64.ln()),
+            0.2 * (2f64.ln() - 0.75f64.ln()),
             max_relative = 1e-12
         );
         let grads = r.backward();
         let g_normal = values(normal.grad(&grads).unwrap())[0];
         let g_reduce = values(reduce.grad(&grads).unwrap())[0];
-        assert_relative_eq!(g_normal, -0.1 * 0.5, max_relative = 1e-9);
-        assert_relative_eq!(g_reduce, -0.1 * 0.25, max_relative = 1e-9);
+        assert_relative_eq!(g_normal, -0.2 * 0.5, max_relative = 1e-9);
+        assert_relative_eq!(g_reduce, -0.2 * 0.25, max_relative = 1e-9);
+        // Each cell type is averaged over its own nodes: four normal thresholds at 0
+        // weigh as much as one reduction threshold at 0.
+        let four = vector::<B64>(&[0.0; 4]);
+        let one = vector::<B64>(&[0.0]);
+        assert_relative_eq!(
+            values(sparsity_regularizer(&[four, one], 0.2))[0],
+            2.0 * 0.2 * 2f64.ln(),
+            max_relative = 1e-12
+        );
     }
 
     #[test]

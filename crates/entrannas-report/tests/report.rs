@@ -53,6 +53,11 @@ fn diagnostics(genotype: &Genotype, reduce: bool, dst: bool, epoch: usize) -> Ce
         op_entropy: 1.9 - 0.3 * epoch as f64,
         thresholds: dst.then(|| vec![0.45, 0.5 + 0.01 * epoch as f64, 0.55, 0.6]),
         weight_outside_child: Some(if dst { 0.0 } else { 0.43 - 0.1 * epoch as f64 }),
+        mean_largest_coefficient: Some(0.2 + 0.3 * epoch as f64),
+        dropped_edges: Some(entrannas_relax::DroppedEdges {
+            edges: 14 - stats.edges,
+            to_none: 1,
+        }),
     }
 }
 

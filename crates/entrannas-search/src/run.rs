@@ -249,7 +249,7 @@ impl RunDir {
     fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child\n",
+            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child,normal_mean_largest_coefficient,reduce_mean_largest_coefficient,normal_dropped_edges_to_none,reduce_dropped_edges_to_none\n",
         );
         for r in history {
             jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
@@ -258,7 +258,7 @@ impl RunDir {
             let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
             let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
             csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{},{},{}\n",
+                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}\n",
                 r.epoch,
                 r.lr,
                 r.tau,
@@ -281,6 +281,10 @@ impl RunDir {
                 count(r.derivation_stable_steps),
                 fraction(r.normal.weight_outside_child),
                 fraction(r.reduce.weight_outside_child),
+                fraction(r.normal.mean_largest_coefficient),
+                fraction(r.reduce.mean_largest_coefficient),
+                count(r.normal.dropped_edges.map(|d| d.to_none)),
+                count(r.reduce.dropped_edges.map(|d| d.to_none)),
             ));
         }
         self.write("history.jsonl", &jsonl)?;
@@ -1106,6 +1110,14 @@ mod tests {
                         Method::Dst => assert!(outside < 1e-12, "{outside}"),
                         _ => assert!(outside > 0.1 && outside < 1.0, "{method}: {outside}"),
                     }
+                    assert_eq!(
+                        d.mean_largest_coefficient,
+                        Some(cell.mean_largest_coefficient())
+                    );
+                    assert_eq!(
+                        d.dropped_edges,
+                        Some(cell.dropped_edges(&r.arch.ops, &topology))
+                    );
                 }
                 assert!(r.train_loss.is_finite() && (0.0..=1.0).contains(&r.child_accuracy));
                 let recalibrated = r.child_accuracy_recalibrated.unwrap();
@@ -1157,12 +1169,21 @@ mod tests {
             lines
                 .next()
                 .unwrap()
-                .ends_with(",seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child")
+                .ends_with(",seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child,normal_mean_largest_coefficient,reduce_mean_largest_coefficient,normal_dropped_edges_to_none,reduce_dropped_edges_to_none")
         );
         let row: Vec<&str> = lines.next().unwrap().split(',').collect();
-        assert_eq!(row[row.len() - 4..row.len() - 2], ["0", "2"], "{csv}");
+        assert_eq!(row[row.len() - 8..row.len() - 6], ["0", "2"], "{csv}");
         let outside = format!("{:.6}", r.normal.weight_outside_child.unwrap());
-        assert_eq!(row[row.len() - 2], outside, "{csv}");
+        assert_eq!(row[row.len() - 6], outside, "{csv}");
+        let sharpness = r.reduce.mean_largest_coefficient.unwrap();
+        assert!((0.125..=1.0).contains(&sharpness), "{sharpness}");
+        assert_eq!(row[row.len() - 3], format!("{sharpness:.6}"), "{csv}");
+        let dropped = r.normal.dropped_edges.unwrap();
+        assert!(
+            dropped.to_none <= dropped.edges && dropped.edges <= 14,
+            "{dropped:?}"
+        );
+        assert_eq!(row[row.len() - 2], dropped.to_none.to_string(), "{csv}");
     }
 
     /// The search of `config` run through in `dir/straight`, and run in

@@ -21,7 +21,8 @@ use entrannas_cell::{CellPlan, CellTopology, Genotype};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
 use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
 use entrannas_relax::{
-    ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, Rule, derive_report,
+    ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, DroppedEdges, Rule,
+    derive_report,
 };
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,16 @@ pub struct CellDiagnostics {
     /// recorded.
     #[serde(default)]
     pub weight_outside_child: Option<f64>,
+    /// Mean over edges of the largest op coefficient of `p` at the epoch's temperature
+    /// ([`CellReport::mean_largest_coefficient`]): `1 / K` uniform, 1 one-hot. `None` in
+    /// histories written before it was recorded.
+    #[serde(default)]
+    pub mean_largest_coefficient: Option<f64>,
+    /// The edges the derived cell drops, and how many of them have `none` as their
+    /// strongest op ([`CellReport::dropped_edges`]). `None` in histories written before
+    /// it was recorded.
+    #[serde(default)]
+    pub dropped_edges: Option<DroppedEdges>,
 }
 
 /// Everything recorded about one epoch (one line of `history.jsonl`).
@@ -846,5 +857,7 @@ fn diagnostics(
         op_entropy: entropy,
         thresholds: report.t.clone(),
         weight_outside_child: Some(report.weight_outside_derived(ops, topology)),
+        mean_largest_coefficient: Some(report.mean_largest_coefficient()),
+        dropped_edges: Some(report.dropped_edges(ops, topology)),
     }
 }
