@@ -12,7 +12,12 @@ Engine cell's op weight (all ops but `none`) on connections the derived cell dro
 records, 0 for DST, which derives every weighted connection). These are the
 figures docs/RESULTS.md quotes for Tables 1 and 3.
 
-Usage: python3 scripts/arch-stats.py RUN_DIR [RUN_DIR ...]
+With `--at-tau T` each line also gives the mean max p that the epoch's `alpha` would
+have at temperature T (for example the schedule's last, 0.1): how sharp the search
+would end if `alpha` stopped moving, the projection that chooses an architecture
+learning rate from the first epochs of a long search (docs/RESULTS.md, Table 1).
+
+Usage: python3 scripts/arch-stats.py [--at-tau T] RUN_DIR [RUN_DIR ...]
 """
 
 import json
@@ -93,7 +98,23 @@ def mean(values):
     return f"{sum(values) / len(values):.3f}" if values else "-"
 
 
-def main(dirs):
+def mean_max_p(record, tau):
+    """The mean over both cells' edges of the largest op probability at `tau`."""
+    rows = [row for c in ("normal", "reduce") for row in record["arch"][c]["alpha"]]
+    return sum(max(softmax(row, tau)) for row in rows) / len(rows)
+
+
+def main(args):
+    at_tau = None
+    if args[:1] == ["--at-tau"]:
+        try:
+            at_tau = float(args[1])
+        except (IndexError, ValueError):
+            sys.exit("--at-tau needs a temperature, for example --at-tau 0.1")
+        if not at_tau > 0:
+            sys.exit(f"--at-tau must be positive, not {at_tau}")
+        args = args[2:]
+    dirs = args
     if not dirs:
         sys.exit(__doc__)
     for d in dirs:
@@ -121,9 +142,14 @@ def main(dirs):
                 f"Engine weight outside child {100 * o:.1f}%"
                 for c, (n, e, p, o) in cells.items()
             )
+            projected = (
+                f"; at tau {at_tau:g}: mean max p {mean_max_p(r, at_tau):.3f}"
+                if at_tau is not None
+                else ""
+            )
             print(
                 f"{d} epoch {r['epoch']}: tau {tau:.3g}, kept {kept}, mean t {mean_t}, "
-                f"p_hat by tenths {deciles}; {cell_text}"
+                f"p_hat by tenths {deciles}; {cell_text}{projected}"
             )
 
 

@@ -59,6 +59,27 @@ pub struct Table1Args {
     /// ordering is judged on the means.
     #[arg(long, default_value_t = 1)]
     pub seeds: u64,
+    /// Searches of a placement where they differ from `--seeds`, as `placement=count`
+    /// pairs, comma-separated: `--seeds 2 --placement-seeds all=1` searches `first`
+    /// with two seeds and `all` with one (labelled `all`, not `all-seed-<s>`).
+    #[arg(long, value_delimiter = ',', value_parser = placement_seeds)]
+    pub placement_seeds: Vec<(EnginePlacement, u64)>,
+}
+
+/// Parses one `placement=count` pair of `--placement-seeds`.
+fn placement_seeds(pair: &str) -> Result<(EnginePlacement, u64), String> {
+    let (placement, count) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("'{pair}' is not placement=count (for example all=1)"))?;
+    let placement = placement
+        .trim()
+        .parse::<EnginePlacement>()
+        .map_err(|e| e.to_string())?;
+    let count = count
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("'{count}' in '{pair}' is not a whole number of searches"))?;
+    Ok((placement, count))
 }
 
 /// The searches: method `entran` with each asked Engine placement (of `all`, `half`,
@@ -69,29 +90,41 @@ pub fn trials(args: &Table1Args) -> Result<Vec<Trial>, ExampleError> {
         .common
         .config_with(DEFAULTS)
         .with_method(Method::Entran);
-    let seeds = seed_range(base.seed, args.seeds)?;
-    let mut settings: Vec<(String, _)> = PAPER
+    let seeds_of = |placement: EnginePlacement| {
+        args.placement_seeds
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == placement)
+            .map_or(args.seeds, |(_, count)| *count)
+    };
+    let mut settings: Vec<(String, _, u64)> = PAPER
         .iter()
         .filter(|(placement, _, _)| args.placements.contains(placement))
         .map(|(placement, _, _)| {
             (
                 placement.name().to_string(),
                 base.clone().with_engine(*placement),
+                seeds_of(*placement),
             )
         })
         .collect();
     if args.with_darts {
-        settings.push(("darts".into(), base.with_method(Method::Darts)));
+        settings.push((
+            "darts".into(),
+            base.clone().with_method(Method::Darts),
+            args.seeds,
+        ));
     }
-    Ok(settings
-        .into_iter()
-        .flat_map(|(name, config)| {
-            seeds.clone().map(move |seed| Trial {
-                label: seeded_label(&name, seed, args.seeds),
+    let mut trials = Vec::new();
+    for (name, config, count) in settings {
+        for seed in seed_range(base.seed, count)? {
+            trials.push(Trial {
+                label: seeded_label(&name, seed, count),
                 config: config.clone().with_seed(seed),
-            })
-        })
-        .collect())
+            });
+        }
+    }
+    Ok(trials)
 }
 
 /// The row name of a search: its Engine placement, or `darts`.
@@ -436,6 +469,40 @@ mod tests {
         }
         let args = Cli::parse_from(["table1", "--layers", "5"]).args;
         assert!(trials(&args).unwrap().iter().all(|t| t.config.layers == 5));
+    }
+
+    #[test]
+    fn placement_seeds_override_seeds_for_their_placement_only() {
+        let args = Cli::parse_from([
+            "table1",
+            "--placements",
+            "first,all",
+            "--seeds",
+            "2",
+            "--seed",
+            "5",
+            "--placement-seeds",
+            "all=1",
+        ])
+        .args;
+        let searches = trials(&args).unwrap();
+        let labels: Vec<(&str, u64)> = searches
+            .iter()
+            .map(|t| (t.label.as_str(), t.config.seed))
+            .collect();
+        assert_eq!(
+            labels,
+            [("all", 5), ("first-seed-5", 5), ("first-seed-6", 6)]
+        );
+        for bad in ["all", "all=x", "nowhere=1", "all=-1"] {
+            let err = Cli::try_parse_from(["table1", "--placement-seeds", bad])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"))
+                .to_string();
+            assert!(err.contains("--placement-seeds"), "{bad}: {err}");
+        }
+        let zero = Cli::parse_from(["table1", "--placement-seeds", "first=0"]).args;
+        assert!(trials(&zero).is_err());
     }
 
     #[test]
