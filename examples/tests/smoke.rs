@@ -171,7 +171,7 @@ fn table1_with_seeds_judges_each_placements_mean() {
     let report = table1::run(&args).unwrap();
     let rows = report.table.rows();
     assert_eq!(
-        labels_and_seeds(rows, 12),
+        labels_and_seeds(rows, rows[0].len() - 1),
         [
             ("all-seed-7", "7"),
             ("all-seed-8", "8"),
@@ -184,6 +184,34 @@ fn table1_with_seeds_judges_each_placements_mean() {
     for dir in ["all-seed-7", "all-seed-8", "first-seed-7", "first-seed-8"] {
         assert_run_dir(&tmp.path().join(dir));
     }
+    // Sharpness, late derivation changes and dropped edges won by `none`, per search:
+    // `all` refreshes no derivation per step (every cell an Engine cell).
+    for row in &rows[..4] {
+        let (n, r) = row[8].split_once('/').unwrap();
+        for v in [n, r] {
+            let v: f64 = v.parse().unwrap();
+            assert!((0.125..=1.0).contains(&v), "{row:?}");
+        }
+        if row[0].starts_with("all") {
+            assert_eq!(row[9], "-", "{row:?}");
+        } else {
+            let (total, list) = row[9].split_once(" (").unwrap();
+            let per_epoch: Vec<usize> = list
+                .trim_end_matches(')')
+                .split(' ')
+                .map(|c| c.parse().unwrap())
+                .collect();
+            assert_eq!(
+                total.parse::<usize>().unwrap(),
+                per_epoch.iter().sum::<usize>()
+            );
+        }
+        assert!(
+            row[10].contains(" of ") && row[10].contains(" / "),
+            "{row:?}"
+        );
+    }
+    assert_eq!(rows[5][10], "-");
     // The mean rows: the seeds' mean super-net accuracy, the drop with its spread.
     let value = |row: usize, col: usize| -> f64 { rows[row][col].parse().unwrap() };
     let first_super = (value(2, 1) + value(3, 1)) / 2.0;

@@ -68,6 +68,27 @@ fn a_negative_number_is_validated_not_taken_for_a_flag() {
 }
 
 #[test]
+fn a_batch_larger_than_its_split_is_refused_with_both_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = entrannas(&[
+        "search",
+        "--batch-size",
+        "99999999",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("batch size 99999999 is larger than the search's splits (2500 images train the weights, 2500 the architecture)")
+            && err.contains("at most 2500"),
+        "{err}"
+    );
+    assert!(!out_dir.join("checkpoint").exists());
+}
+
+#[test]
 fn a_genotype_with_an_unknown_op_names_the_op_and_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.txt");

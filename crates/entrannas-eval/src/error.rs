@@ -72,6 +72,29 @@ pub enum EvalError {
         /// Epochs completed and checkpointed.
         epochs_done: usize,
     },
+    /// The backend failed inside an epoch (burn panicked; on a GPU most often an
+    /// allocation that did not fit). Nothing of the epoch was recorded and `last/` is
+    /// intact.
+    #[error(
+        "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the training's last checkpoint ({epochs_done} epochs) is intact: continue it with --resume {}",
+        .epoch + 1,
+        entrannas_ops::backend_failure_advice(.message),
+        .run.display()
+    )]
+    BackendFailed {
+        /// The device, as the backend names it.
+        device: String,
+        /// The epoch that failed (0-based).
+        epoch: usize,
+        /// The batch size of the training.
+        batch_size: usize,
+        /// The backend's own message (the panic's).
+        message: String,
+        /// The run directory.
+        run: PathBuf,
+        /// Epochs completed and checkpointed.
+        epochs_done: usize,
+    },
     /// The training loss became NaN or infinite.
     #[error(
         "the training loss is not finite at epoch {epoch}, step {step}; lower the learning rate or check the data"
@@ -93,5 +116,27 @@ pub(crate) fn io<'a>(
         action,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+impl From<entrannas_ops::RecordFileError> for EvalError {
+    /// A file-system refusal stays an [`EvalError::Io`] (the operating system's words,
+    /// the file named); a record that cannot be encoded or decoded is an
+    /// [`EvalError::Checkpoint`].
+    fn from(e: entrannas_ops::RecordFileError) -> Self {
+        match e {
+            entrannas_ops::RecordFileError::Io {
+                action,
+                path,
+                source,
+            } => EvalError::Io {
+                action: action.strip_prefix("cannot ").unwrap_or(action),
+                path,
+                source,
+            },
+            entrannas_ops::RecordFileError::Record { path, message } => {
+                EvalError::Checkpoint { path, message }
+            }
+        }
     }
 }

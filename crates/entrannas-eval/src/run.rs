@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::OpenedDataset;
-use entrannas_ops::{OpRegistry, RecordAccess, RunLock};
+use entrannas_ops::{OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +30,6 @@ use crate::config::TrainConfig;
 use crate::error::io;
 use crate::net::TargetNet;
 use crate::train::{EpochRecord, TrainObserver, Trainer};
-
-type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// A checkpoint's bookkeeping (`state.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,16 +105,6 @@ fn write_file(path: &Path, contents: &str) -> Result<(), EvalError> {
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("plain data serialises")
-}
-
-fn checkpoint_error(
-    path: PathBuf,
-    access: RecordAccess,
-) -> impl FnOnce(RecorderError) -> EvalError {
-    move |e| EvalError::Checkpoint {
-        path,
-        message: entrannas_ops::describe_recorder_error(&e, access),
-    }
 }
 
 /// Writes the files that describe a net: `config.json`, `genotype.json`, `net.json`.
@@ -254,28 +241,52 @@ impl RunDir {
             fs::remove_dir_all(&tmp).map_err(io("clear", &tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
-        let recorder = Rec::new();
-        trainer
-            .net
-            .clone()
-            .save_file(tmp.join("model"), &recorder)
-            .map_err(checkpoint_error(tmp.join("model.mpk"), RecordAccess::Write))?;
-        Recorder::<B>::record(
-            &recorder,
-            trainer.optimizer.to_record(),
-            tmp.join("optimizer"),
-        )
-        .map_err(checkpoint_error(
-            tmp.join("optimizer.mpk"),
-            RecordAccess::Write,
-        ))?;
+        // Records first (each written and synced), state.json last: a `<name>.tmp`
+        // with its state.json is complete.
+        save_record_file::<B, _>(trainer.net.clone().into_record(), &tmp.join("model.mpk"))?;
+        save_record_file::<B, _>(trainer.optimizer.to_record(), &tmp.join("optimizer.mpk"))?;
         write_description(&tmp, trainer)?;
         write_file(&tmp.join("state.json"), &to_json(state))?;
+        // The previous checkpoint is moved aside, not removed, until the new one is in
+        // place: a training killed between the renames keeps one complete checkpoint
+        // ([`RunDir::recover_checkpoint`] puts it back).
         let dir = self.path.join(name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io("replace", &dir))?;
+        let old = self.path.join(format!("{name}.old"));
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io("clear", &old))?;
         }
-        fs::rename(&tmp, &dir).map_err(io("move into place", &dir))
+        if dir.exists() {
+            fs::rename(&dir, &old).map_err(io("move aside", &dir))?;
+        }
+        fs::rename(&tmp, &dir).map_err(io("move into place", &dir))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+        }
+        Ok(())
+    }
+
+    /// Puts checkpoint `name` back in place after a training was killed while saving
+    /// it: when `<name>/` is missing, the complete `<name>.tmp/` (its state.json
+    /// written) becomes `<name>/`, else `<name>.old/` (the one it was replacing).
+    /// Nothing happens when `<name>/` exists or neither is there.
+    pub fn recover_checkpoint(&self, name: &str) -> Result<(), EvalError> {
+        let dir = self.path.join(name);
+        if dir.join("state.json").is_file() {
+            return Ok(());
+        }
+        let tmp = self.path.join(format!("{name}.tmp"));
+        let old = self.path.join(format!("{name}.old"));
+        let from = if tmp.join("state.json").is_file() {
+            tmp
+        } else if old.join("state.json").is_file() {
+            old
+        } else {
+            return Ok(());
+        };
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io("clear", &dir))?;
+        }
+        fs::rename(&from, &dir).map_err(io("move into place", &dir))
     }
 
     /// Loads checkpoint `name` into a trainer built for the same net; returns its state.
@@ -286,16 +297,10 @@ impl RunDir {
     ) -> Result<CheckpointState, EvalError> {
         let dir = self.path.join(name);
         let state: CheckpointState = read_json(&dir.join("state.json"))?;
-        let recorder = Rec::new();
         let device = trainer.device().clone();
-        trainer.net = trainer
-            .net
-            .clone()
-            .load_file(dir.join("model"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("model.mpk"), RecordAccess::Read))?;
-        let record = Recorder::<B>::load(&recorder, dir.join("optimizer"), &device).map_err(
-            checkpoint_error(dir.join("optimizer.mpk"), RecordAccess::Read),
-        )?;
+        let model = load_record_file::<B, _>(&dir.join("model.mpk"), &device)?;
+        trainer.net = trainer.net.clone().load_record(model);
+        let record = load_record_file::<B, _>(&dir.join("optimizer.mpk"), &device)?;
         trainer.optimizer = trainer.optimizer.clone().load_record(record);
         Ok(state)
     }
@@ -364,6 +369,7 @@ impl TrainJob {
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
         entrannas_ops::set_depthwise_conv(self.config.depthwise);
+        check_batch_fits(self.config.batch_size, data)?;
         let trainer = Trainer::<B>::new(
             self.config.clone(),
             self.genotype.clone(),
@@ -391,6 +397,7 @@ impl TrainJob {
     ) -> Result<TrainOutcome, EvalError> {
         let _lock = RunLock::acquire(run.path())?;
         let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
+        run.recover_checkpoint("last")?;
         let state_path = run.path().join("last").join("state.json");
         if !state_path.is_file() {
             // An epoch's record is written just before its checkpoint: one record and
@@ -407,6 +414,7 @@ impl TrainJob {
             return job.run_locked::<B>(data, run, observer, device);
         }
         entrannas_ops::set_depthwise_conv(job.config.depthwise);
+        check_batch_fits(job.config.batch_size, data)?;
         let mut trainer =
             Trainer::<B>::new(job.config, job.genotype, registry, &data.info, device)?;
         let net_path = run.path().join("net.json");
@@ -490,6 +498,19 @@ impl TrainJob {
     }
 }
 
+/// A batch larger than the training set would make every epoch one smaller batch,
+/// whatever was asked: refused, naming both sizes.
+fn check_batch_fits(batch_size: usize, data: &OpenedDataset) -> Result<(), EvalError> {
+    let images = data.train.len();
+    if batch_size > images {
+        return Err(EvalError::Config(format!(
+            "batch size {batch_size} is larger than the training set ({images} images of {}): lower the batch size to at most {images}",
+            data.location
+        )));
+    }
+    Ok(())
+}
+
 fn train_from<B: AutodiffBackend>(
     mut trainer: Trainer<B>,
     start: usize,
@@ -501,7 +522,15 @@ fn train_from<B: AutodiffBackend>(
     let (train, test) = trainer.datasets(data)?;
     let epochs = trainer.config.epochs;
     for epoch in start..epochs {
-        let record = trainer.train_epoch(epoch, &train, &test, observer)?;
+        let record = catch_backend_panic(|| trainer.train_epoch(epoch, &train, &test, observer))
+            .map_err(|message| EvalError::BackendFailed {
+            device: format!("{:?}", trainer.device()),
+            epoch,
+            batch_size: trainer.config.batch_size,
+            message,
+            run: run.path().to_path_buf(),
+            epochs_done: epoch,
+        })??;
         let improved = history
             .iter()
             .all(|r| record.test_accuracy > r.test_accuracy);
@@ -590,9 +619,8 @@ pub fn load_for_inference_with<B: Backend>(
     let genotype = Genotype::load(dir.join("genotype.json"))?;
     let spec: TargetNetSpec = read_json(&dir.join("net.json"))?;
     let state: CheckpointState = read_json(&dir.join("state.json"))?;
-    let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?
-        .load_file(dir.join("model"), &Rec::new(), device)
-        .map_err(checkpoint_error(dir.join("model.mpk"), RecordAccess::Read))?;
+    let model = load_record_file::<B, _>(&dir.join("model.mpk"), device)?;
+    let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?.load_record(model);
     Ok(LoadedNet {
         net,
         config,
@@ -678,6 +706,25 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_larger_than_the_training_set_is_refused_naming_both_sizes() {
+        let _turn = seeded();
+        let data = toy_data();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let err = TrainJob::new(tiny_config().with_batch_size(49), darts())
+            .run::<B>(&data, &run, &mut (), &Default::default())
+            .unwrap_err();
+        assert!(matches!(err, EvalError::Config(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("batch size 49") && text.contains("(48 images of test)"),
+            "{text}"
+        );
+        assert!(!run.path().join("net.json").exists());
+        assert!(!run.path().join("last").exists());
+    }
+
+    #[test]
     fn resuming_a_run_whose_checkpoint_is_gone_keeps_its_history() {
         let _turn = seeded();
         let data = toy_data();
@@ -715,6 +762,98 @@ mod tests {
         let first = history.lines().next().unwrap();
         std::fs::write(run.path().join("history.jsonl"), format!("{first}\n")).unwrap();
         assert_eq!(resume().unwrap().history.len(), 2);
+    }
+
+    /// Panics as an allocation that did not fit would, in the second epoch.
+    struct OutOfMemoryInSecondEpoch(usize);
+    impl TrainObserver for OutOfMemoryInSecondEpoch {
+        fn epoch_started(&mut self, epoch: usize, _epochs: usize, _steps: usize) {
+            self.0 = epoch;
+        }
+        fn step(&mut self, _progress: &crate::StepProgress) {
+            if self.0 == 1 {
+                panic!("CUDA error: out of memory (test)");
+            }
+        }
+    }
+
+    #[test]
+    fn a_backend_failure_keeps_the_last_checkpoint_and_says_what_to_lower() {
+        let _turn = seeded();
+        let data = toy_data();
+        let job = TrainJob::new(tiny_config().with_epochs(2), darts());
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let err = job
+            .run::<B>(
+                &data,
+                &run,
+                &mut OutOfMemoryInSecondEpoch(0),
+                &Default::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EvalError::BackendFailed {
+                    epoch: 1,
+                    batch_size: 8,
+                    epochs_done: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("out of memory (test)")
+                && text.contains("lower the batch size")
+                && text.contains("last checkpoint (1 epochs) is intact"),
+            "{text}"
+        );
+        assert_eq!(run.recorded_epochs().unwrap(), 1);
+        let resumed = TrainJob::resume::<B>(
+            &RunDir::open(run.path()).unwrap(),
+            &OpRegistry::default(),
+            &data,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(resumed.history.len(), 2);
+    }
+
+    #[test]
+    fn a_training_killed_while_replacing_its_checkpoint_resumes_from_the_one_kept() {
+        let _turn = seeded();
+        let data = toy_data();
+        let job = TrainJob::new(tiny_config().with_epochs(2), darts());
+        let dir = tempfile::tempdir().unwrap();
+        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
+        let full = job
+            .run::<B>(&data, &straight, &mut (), &Default::default())
+            .unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        let stopped = job.run::<B>(&data, &run, &mut StopAfterOne, &Default::default());
+        assert!(matches!(stopped, Err(EvalError::Stopped { .. })));
+        // Killed after moving the previous checkpoint aside, before the new one took
+        // its place: only `last.old/` is left (the first epoch's, complete).
+        std::fs::rename(run.path().join("last"), run.path().join("last.old")).unwrap();
+        let resumed = TrainJob::resume::<B>(
+            &RunDir::open(run.path()).unwrap(),
+            &OpRegistry::default(),
+            &data,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(resumed.history.len(), 2);
+        assert_eq!(
+            resumed.history[1].test_accuracy,
+            full.history[1].test_accuracy
+        );
+        assert!(run.path().join("last/state.json").is_file());
+        assert!(!run.path().join("last.old").exists());
     }
 
     #[test]

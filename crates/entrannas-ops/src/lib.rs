@@ -11,6 +11,7 @@
 pub mod config_file;
 pub mod depthwise;
 mod error;
+pub mod fault;
 pub mod grad;
 pub mod init;
 pub mod kind;
@@ -25,12 +26,16 @@ pub mod spec;
 
 pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
 pub use error::OpsError;
+pub use fault::{backend_failure_advice, catch_backend_panic, is_out_of_memory};
 pub use grad::{clip_global_norm, sum_gradients};
 pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
 pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
-pub use record::{RecordAccess, describe_recorder_error};
+pub use record::{
+    RecordAccess, RecordFileError, RecordFormat, describe_recorder_error, load_record_file,
+    save_record_file,
+};
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
 pub use run_lock::{LOCK_FILE, RunLock, RunLockError};

@@ -1,6 +1,85 @@
-//! Checkpoint files: what burn's recorder errors mean, in a sentence a user can act on.
+//! Checkpoint files: records written and read through the standard library (so that a
+//! full disk, a read-only directory or a missing permission reaches the user as the
+//! operating system's own words, naming the file), and what burn's recorder errors
+//! mean, in a sentence a user can act on.
 
-use burn::record::RecorderError;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder, RecorderError};
+use burn::tensor::backend::Backend;
+
+/// The format of every checkpoint record: named MessagePack at full precision, the
+/// bytes burn's `NamedMpkFileRecorder` writes (which earlier versions used, so their
+/// checkpoints load), encoded in memory and written by [`save_record_file`].
+pub type RecordFormat = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// A record file that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordFileError {
+    /// The file system refused: no space left, read-only, permission denied, missing.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error (its message names the errno's meaning).
+        source: std::io::Error,
+    },
+    /// The bytes are not a record of the expected type (or the record could not be
+    /// encoded).
+    #[error("{}: {message}", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// [`describe_recorder_error`]'s sentence.
+        message: String,
+    },
+}
+
+/// Encodes `record` in [`RecordFormat`] and writes it to `path` (the `.mpk` file name
+/// itself, not burn's extension-less stem), on the disk when this returns.
+pub fn save_record_file<B: Backend, R: Record<B>>(
+    record: R,
+    path: &Path,
+) -> Result<(), RecordFileError> {
+    let bytes = Recorder::<B>::record(&RecordFormat::default(), record, ()).map_err(|e| {
+        RecordFileError::Record {
+            path: path.to_path_buf(),
+            message: describe_recorder_error(&e, RecordAccess::Write),
+        }
+    })?;
+    let io = |source| RecordFileError::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::File::create(path).map_err(io)?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io)
+}
+
+/// Reads a record of type `R` written by [`save_record_file`] (or by burn's
+/// `NamedMpkFileRecorder` at full precision) from `path` onto `device`.
+pub fn load_record_file<B: Backend, R: Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R, RecordFileError> {
+    let bytes = fs::read(path).map_err(|source| RecordFileError::Io {
+        action: "cannot read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Recorder::<B>::load(&RecordFormat::default(), bytes, device).map_err(|e| {
+        RecordFileError::Record {
+            path: path.to_path_buf(),
+            message: describe_recorder_error(&e, RecordAccess::Read),
+        }
+    })
+}
 
 /// Whether a record was being read or written when burn failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +169,85 @@ mod tests {
             describe_recorder_error(&RecorderError::Unknown(String::new()), RecordAccess::Read),
             "the file is not a checkpoint this version of entrannas can read"
         );
+    }
+
+    type B = burn::backend::Flex;
+    type LinearRecord = <burn::nn::Linear<B> as burn::module::Module<B>>::Record;
+
+    fn linear() -> burn::nn::Linear<B> {
+        burn::nn::LinearConfig::new(3, 2).init(&Default::default())
+    }
+
+    #[test]
+    fn records_round_trip_and_burns_file_recorder_format_loads() {
+        use burn::module::Module;
+        use burn::record::{FileRecorder, NamedMpkFileRecorder};
+        let dir = tempfile::tempdir().unwrap();
+        let net = linear();
+        let weights = |m: &burn::nn::Linear<B>| m.weight.val().into_data().to_vec::<f32>().unwrap();
+        // burn draws a parameter when it is first read: read it before cloning, so that
+        // every clone holds these values.
+        let expected = weights(&net);
+        let ours = dir.path().join("ours.mpk");
+        save_record_file::<B, _>(net.clone().into_record(), &ours).unwrap();
+        // What earlier versions wrote, through burn's file recorder.
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        net.clone()
+            .save_file(dir.path().join("burns"), &recorder)
+            .unwrap();
+        let burns = dir.path().join(format!(
+            "burns.{}",
+            <NamedMpkFileRecorder<FullPrecisionSettings> as FileRecorder<B>>::file_extension()
+        ));
+        for path in [&ours, &burns] {
+            let record = load_record_file::<B, _>(path, &Default::default()).unwrap();
+            let loaded = linear().load_record(record);
+            assert_eq!(weights(&loaded), expected, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn file_system_faults_name_the_file_and_the_operating_systems_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.mpk");
+        let Err(err) = load_record_file::<B, LinearRecord>(&missing, &Default::default()) else {
+            panic!("a missing file loaded");
+        };
+        let err = err.to_string();
+        assert!(
+            err.starts_with(&format!("cannot read {}: ", missing.display()))
+                && err.contains("No such file or directory"),
+            "{err}"
+        );
+        // A directory whose parent is a file: the write fails, naming the file.
+        let blocked = dir.path().join("file");
+        fs::write(&blocked, b"x").unwrap();
+        let inside = blocked.join("net.mpk");
+        let err = save_record_file::<B, _>(burn::module::Module::into_record(linear()), &inside)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("cannot write {}: ", inside.display()))
+                && err.contains("Not a directory"),
+            "{err}"
+        );
+        // A full disk, where the system has /dev/full: the operating system's words.
+        if Path::new("/dev/full").exists() {
+            let err = save_record_file::<B, _>(
+                burn::module::Module::into_record(linear()),
+                Path::new("/dev/full"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("No space left on device"), "{err}");
+        }
+        // Bytes that are not a record: the record's own message.
+        let garbage = dir.path().join("garbage.mpk");
+        fs::write(&garbage, b"\x93\x01").unwrap();
+        let Err(err) = load_record_file::<B, LinearRecord>(&garbage, &Default::default()) else {
+            panic!("garbage loaded");
+        };
+        assert!(matches!(err, RecordFileError::Record { .. }), "{err:?}");
     }
 
     #[test]

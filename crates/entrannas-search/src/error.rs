@@ -76,9 +76,54 @@ pub enum SearchError {
         /// Epochs completed and checkpointed.
         epochs_done: usize,
     },
+    /// The backend failed inside an epoch (burn panicked; on a GPU most often an
+    /// allocation that did not fit). Nothing of the epoch was recorded and the last
+    /// checkpoint is intact.
+    #[error(
+        "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the search's last checkpoint ({epochs_done} epochs) is intact: continue it with --resume {}",
+        .epoch + 1,
+        entrannas_ops::backend_failure_advice(.message),
+        .run.display()
+    )]
+    BackendFailed {
+        /// The device, as the backend names it.
+        device: String,
+        /// The epoch that failed (0-based).
+        epoch: usize,
+        /// The batch size of the search.
+        batch_size: usize,
+        /// The backend's own message (the panic's).
+        message: String,
+        /// The run directory.
+        run: PathBuf,
+        /// Epochs completed and checkpointed.
+        epochs_done: usize,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "the {0} loss is not finite at epoch {1}, step {2}; lower the learning rate or check the data"
     )]
     Diverged(&'static str, usize, usize),
+}
+
+impl From<entrannas_ops::RecordFileError> for SearchError {
+    /// A file-system refusal stays an [`SearchError::Io`] (the operating system's words,
+    /// the file named); a record that cannot be encoded or decoded is a
+    /// [`SearchError::Checkpoint`].
+    fn from(e: entrannas_ops::RecordFileError) -> Self {
+        match e {
+            entrannas_ops::RecordFileError::Io {
+                action,
+                path,
+                source,
+            } => SearchError::Io {
+                action,
+                path,
+                source,
+            },
+            entrannas_ops::RecordFileError::Record { path, message } => {
+                SearchError::Checkpoint { path, message }
+            }
+        }
+    }
 }

@@ -21,30 +21,19 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
-use entrannas_ops::{OpRegistry, RecordAccess, RunLock};
+use entrannas_ops::{OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::config::SearchConfig;
 use crate::searcher::{EpochRecord, SearchObserver, Searcher};
 use crate::supernet::StemLayout;
-
-/// The error for the checkpoint file at `path` that burn failed to read or write.
-fn checkpoint_error(
-    path: PathBuf,
-    access: RecordAccess,
-) -> impl FnOnce(burn::record::RecorderError) -> SearchError {
-    move |e| SearchError::Checkpoint {
-        path,
-        message: entrannas_ops::describe_recorder_error(&e, access),
-    }
-}
 
 /// The checkpoint's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,8 +91,6 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
         source,
     }
 }
-
-type Rec = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// Writes `path` whole or not at all: `contents` go to `<path>.tmp`, reach the disk,
 /// and the file is renamed into place.
@@ -347,46 +334,22 @@ impl RunDir {
             }
         }
         fs::create_dir_all(&tmp).map_err(io("cannot create", &tmp))?;
-        let recorder = Rec::new();
-        searcher
-            .net
-            .clone()
-            .save_file(tmp.join("net"), &recorder)
-            .map_err(checkpoint_error(tmp.join("net.mpk"), RecordAccess::Write))?;
-        searcher
-            .arch
-            .clone()
-            .save_file(tmp.join("arch"), &recorder)
-            .map_err(checkpoint_error(tmp.join("arch.mpk"), RecordAccess::Write))?;
-        Recorder::<B>::record(
-            &recorder,
+        // Each record is on the disk (written and synced) before state.json declares
+        // the checkpoint complete.
+        save_record_file::<B, _>(searcher.net.clone().into_record(), &tmp.join("net.mpk"))?;
+        save_record_file::<B, _>(searcher.arch.clone().into_record(), &tmp.join("arch.mpk"))?;
+        save_record_file::<B, _>(
             searcher.weight_optimizer.to_record(),
-            tmp.join("weight_optimizer"),
-        )
-        .map_err(checkpoint_error(
-            tmp.join("weight_optimizer.mpk"),
-            RecordAccess::Write,
-        ))?;
-        Recorder::<B>::record(
-            &recorder,
+            &tmp.join("weight_optimizer.mpk"),
+        )?;
+        save_record_file::<B, _>(
             searcher.arch_optimizer.to_record(),
-            tmp.join("arch_optimizer"),
-        )
-        .map_err(checkpoint_error(
-            tmp.join("arch_optimizer.mpk"),
-            RecordAccess::Write,
-        ))?;
+            &tmp.join("arch_optimizer.mpk"),
+        )?;
         let state = CheckpointState {
             epochs_done,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        // The records reach the disk before state.json declares them complete.
-        for name in ["net", "arch", "weight_optimizer", "arch_optimizer"] {
-            let path = tmp.join(format!("{name}.mpk"));
-            fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io("cannot sync", &path))?;
-        }
         write_atomic(
             &tmp.join("state.json"),
             serde_json::to_string_pretty(&state)
@@ -413,26 +376,14 @@ impl RunDir {
         let Some((dir, state)) = self.latest_checkpoint()? else {
             return Ok(0);
         };
-        let recorder = Rec::new();
         let device = searcher.device().clone();
-        searcher.net = searcher
-            .net
-            .clone()
-            .load_file(dir.join("net"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("net.mpk"), RecordAccess::Read))?;
-        searcher.arch = searcher
-            .arch
-            .clone()
-            .load_file(dir.join("arch"), &recorder, &device)
-            .map_err(checkpoint_error(dir.join("arch.mpk"), RecordAccess::Read))?;
-        let record =
-            Recorder::<B>::load(&recorder, dir.join("weight_optimizer"), &device).map_err(
-                checkpoint_error(dir.join("weight_optimizer.mpk"), RecordAccess::Read),
-            )?;
+        let net = load_record_file::<B, _>(&dir.join("net.mpk"), &device)?;
+        searcher.net = searcher.net.clone().load_record(net);
+        let arch = load_record_file::<B, _>(&dir.join("arch.mpk"), &device)?;
+        searcher.arch = searcher.arch.clone().load_record(arch);
+        let record = load_record_file::<B, _>(&dir.join("weight_optimizer.mpk"), &device)?;
         searcher.weight_optimizer = searcher.weight_optimizer.clone().load_record(record);
-        let record = Recorder::<B>::load(&recorder, dir.join("arch_optimizer"), &device).map_err(
-            checkpoint_error(dir.join("arch_optimizer.mpk"), RecordAccess::Read),
-        )?;
+        let record = load_record_file::<B, _>(&dir.join("arch_optimizer.mpk"), &device)?;
         searcher.arch_optimizer = searcher.arch_optimizer.clone().load_record(record);
         Ok(state.epochs_done)
     }
@@ -741,6 +692,13 @@ pub fn run_search<B: AutodiffBackend>(
         config.clone()
     };
     entrannas_ops::set_depthwise_conv(config.depthwise);
+    let split = SearchSplit {
+        train_portion: config.train_portion,
+        val_portion: config.val_portion,
+        seed: config.seed,
+    };
+    let search = data.search_split(&split)?;
+    check_batch_fits(config.batch_size, search.train.len(), search.val.len())?;
     let device = devices
         .first()
         .ok_or_else(|| SearchError::Config("no device given".into()))?;
@@ -769,12 +727,6 @@ pub fn run_search<B: AutodiffBackend>(
         write_atomic(&run.path().join("config.json"), json.as_bytes())?;
         (0, Vec::new())
     };
-    let split = SearchSplit {
-        train_portion: config.train_portion,
-        val_portion: config.val_portion,
-        seed: config.seed,
-    };
-    let search = data.search_split(&split)?;
     let val_eval = search.val.clone().with_augment(None, config.seed);
     // The derived target-net is counted as the paper evaluates it: the layout's
     // defaults (CIFAR: C = 36, L = 20) at the dataset's image size and classes.
@@ -790,8 +742,17 @@ pub fn run_search<B: AutodiffBackend>(
     );
     let registry = OpRegistry::default();
     for epoch in start..config.epochs {
-        let mut record =
-            searcher.train_epoch(epoch, &search.train, &search.val, &val_eval, observer)?;
+        let mut record = catch_backend_panic(|| {
+            searcher.train_epoch(epoch, &search.train, &search.val, &val_eval, observer)
+        })
+        .map_err(|message| SearchError::BackendFailed {
+            device: format!("{device:?}"),
+            epoch,
+            batch_size: config.batch_size,
+            message,
+            run: run.path().to_path_buf(),
+            epochs_done: epoch,
+        })??;
         match target_net_cost(&record.genotype, &target, &registry) {
             Ok(cost) => {
                 record.target_params = Some(cost.params);
@@ -814,6 +775,18 @@ pub fn run_search<B: AutodiffBackend>(
     let selection =
         select(&history).ok_or_else(|| SearchError::Config("the search ran no epoch".into()))?;
     Ok(SearchOutcome { history, selection })
+}
+
+/// A batch larger than either split of the search would make every epoch one smaller
+/// batch, whatever was asked: refused, naming both sizes and the largest that fits.
+fn check_batch_fits(batch_size: usize, train: usize, val: usize) -> Result<(), SearchError> {
+    let fits = train.min(val);
+    if batch_size > fits {
+        return Err(SearchError::Config(format!(
+            "batch size {batch_size} is larger than the search's splits ({train} images train the weights, {val} the architecture): lower the batch size to at most {fits}, or give the splits more images (train_portion, val_portion)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1007,6 +980,35 @@ mod tests {
             // The architecture went on moving from epoch to epoch.
             assert_ne!(on_one[0].arch, on_one.last().unwrap().arch, "{method}");
         }
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_split_is_refused_before_anything_is_written() {
+        let _turn = seeded();
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path().join("run"), false).unwrap();
+        // 48 images, half for each split.
+        let err = run_search::<B>(
+            &tiny(Method::Entran).with_batch_size(25),
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap_err();
+        assert!(matches!(err, SearchError::Config(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("batch size 25")
+                && text.contains("24 images train the weights, 24 the architecture")
+                && text.contains("at most 24"),
+            "{text}"
+        );
+        assert!(!run.path().join("config.json").exists());
+        assert!(!run.path().join("checkpoint").exists());
+        assert!(check_batch_fits(24, 24, 30).is_ok());
+        assert!(check_batch_fits(25, 30, 24).is_err());
     }
 
     #[test]
@@ -1209,6 +1211,82 @@ mod tests {
             Err(SearchError::Stopped { epochs_done: 1, .. })
         ));
         (full, interrupted)
+    }
+
+    /// Panics as an allocation that did not fit would, at the first step of epoch
+    /// `epoch`.
+    struct OutOfMemoryAt {
+        epoch: usize,
+        current: usize,
+    }
+
+    impl SearchObserver for OutOfMemoryAt {
+        fn epoch_started(&mut self, epoch: usize, _epochs: usize, _steps: usize) {
+            self.current = epoch;
+        }
+
+        fn step(&mut self, _progress: &crate::StepProgress) {
+            if self.current == self.epoch {
+                panic!("CUDA error: out of memory (test)");
+            }
+        }
+    }
+
+    #[test]
+    fn a_backend_failure_keeps_the_checkpoint_and_says_what_to_lower() {
+        let _turn = seeded();
+        let config = tiny(Method::Entran);
+        let dir = tempfile::tempdir().unwrap();
+        let devices = [Default::default()];
+        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
+        let full = run_search::<B>(&config, &data(), &straight, false, &mut (), &devices).unwrap();
+        let run = RunDir::create(dir.path().join("failed"), false).unwrap();
+        let failed = run_search::<B>(
+            &config,
+            &data(),
+            &run,
+            false,
+            &mut OutOfMemoryAt {
+                epoch: 1,
+                current: 0,
+            },
+            &devices,
+        )
+        .unwrap_err();
+        let SearchError::BackendFailed {
+            epoch,
+            batch_size,
+            epochs_done,
+            ..
+        } = &failed
+        else {
+            panic!("expected a backend failure, got {failed:?}");
+        };
+        assert_eq!((*epoch, *batch_size, *epochs_done), (1, 8, 1));
+        let text = failed.to_string();
+        assert!(
+            text.starts_with("the backend failed in epoch 2 on ")
+                && text.contains("at batch size 8: CUDA error: out of memory (test)")
+                && text.contains("lower the batch size")
+                && text.contains("last checkpoint (1 epochs) is intact"),
+            "{text}"
+        );
+        // The failed epoch left no record; resuming ends as if nothing had happened.
+        assert_eq!(run.recorded_epochs().unwrap(), 1);
+        let resumed = run_search::<B>(
+            &config,
+            &data(),
+            &RunDir::open(run.path()).unwrap(),
+            true,
+            &mut (),
+            &devices,
+        )
+        .unwrap();
+        assert_eq!(resumed.history.len(), full.history.len());
+        for (a, b) in full.history.iter().zip(&resumed.history) {
+            assert_eq!(a.genotype, b.genotype, "epoch {}", a.epoch);
+            assert_eq!(a.train_loss, b.train_loss, "epoch {}", a.epoch);
+        }
     }
 
     #[test]
