@@ -31,7 +31,8 @@ pub use topology::CellTopology;
 
 pub mod search_cell;
 pub use search_cell::{
-    CellError, CellInput, CellPlan, OpCount, SearchCell, SearchCellConfig, count_op_evaluations,
+    CellError, CellInput, CellPlan, CellWork, OpCount, SearchCell, SearchCellConfig,
+    count_op_evaluations,
 };
 
 pub mod target;

@@ -32,7 +32,9 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use entrannas_ops::recipes::{bottleneck_recover, bottleneck_reduce, bottleneck_width};
 use entrannas_ops::recipes::{factorized_reduce, relu_conv_bn};
-use entrannas_ops::{LayerSpec, Op, OpRegistry, OpSpec, OpsError, sequence_cost};
+use entrannas_ops::{
+    LayerSpec, Op, OpRegistry, OpSpec, OpsError, sequence_cost, sequence_retained,
+};
 use thiserror::Error;
 
 use crate::genotype::CellGenotype;
@@ -152,6 +154,17 @@ impl CellPlan {
     }
 }
 
+/// Which candidates a cell forward runs, for [`SearchCellConfig::retained_elements`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellWork {
+    /// Every non-zero candidate of every edge (an Engine cell; DST's dense start).
+    Engine,
+    /// This many `(edge, op)` pairs, each costed at the mean over the cell's non-zero
+    /// candidates (a Transit cell: its derived connections; a sparse DST Engine cell:
+    /// its active pairs).
+    Pairs(usize),
+}
+
 /// A search cell (see the module documentation).
 #[derive(Module, Debug)]
 pub struct SearchCell<B: Backend> {
@@ -246,6 +259,89 @@ impl SearchCellConfig {
                 total += registry.params(op, &self.op_spec(source))?;
             }
         }
+        Ok(total)
+    }
+
+    /// Activation elements per image that one training forward of this cell keeps for
+    /// backward ([`LayerSpec::retained_elements`] summed over what it runs), its
+    /// inputs at `[height, width]` (the resolution of the previous cell's output; an
+    /// input with `halve` comes at twice that). `work` says which candidates run.
+    /// The weighted terms of a node are not counted (an addition keeps nothing for
+    /// backward); each node's sum is, through its recover layers or as itself.
+    pub fn retained_elements(
+        &self,
+        registry: &OpRegistry,
+        [height, width]: [usize; 2],
+        work: CellWork,
+    ) -> Result<u64, CellError> {
+        let c = self.channels;
+        let mut total = 0;
+        for (input, layers) in self.inputs.iter().zip(self.preprocess_layers()) {
+            let scale = if input.halve { 2 } else { 1 };
+            total += sequence_retained(&layers, [input.channels, height * scale, width * scale]).0;
+        }
+        let out_size = |size: usize| {
+            if self.reduction {
+                size.div_ceil(2)
+            } else {
+                size
+            }
+        };
+        let (oh, ow) = (out_size(height), out_size(width));
+        let source_shape = |i: usize| {
+            if i < self.topology.inputs {
+                [c, height, width]
+            } else {
+                [c, oh, ow]
+            }
+        };
+        let op_input = |i: usize| {
+            let [_, h, w] = source_shape(i);
+            [self.op_channels(), h, w]
+        };
+        // The candidates of one source node: each op's retained elements, zero ops left out.
+        let mut per_source = Vec::with_capacity(self.topology.nodes() - 1);
+        for i in 0..self.topology.nodes() - 1 {
+            let mut ops = Vec::with_capacity(self.ops.len());
+            for op in &self.ops {
+                if !registry.is_zero(op) {
+                    let layers = registry.layers(op, &self.op_spec(i))?;
+                    ops.push(sequence_retained(&layers, op_input(i)).0);
+                }
+            }
+            per_source.push(ops);
+        }
+        let sources = self.topology.nodes() - 1;
+        if let Some(ratio) = self.bottleneck {
+            let reduce = bottleneck_reduce(c, ratio, self.affine);
+            total += (0..sources)
+                .map(|i| sequence_retained(&reduce, source_shape(i)).0)
+                .sum::<u64>();
+        }
+        let pairs: u64 = self
+            .topology
+            .edges()
+            .map(|(_, i, _)| per_source[i].len() as u64)
+            .sum();
+        let all_pairs: u64 = self
+            .topology
+            .edges()
+            .map(|(_, i, _)| per_source[i].iter().sum::<u64>())
+            .sum();
+        let mean_pair = if pairs > 0 { all_pairs / pairs } else { 0 };
+        total += match work {
+            CellWork::Engine if self.sharing => per_source.iter().flatten().sum::<u64>(),
+            CellWork::Engine => all_pairs,
+            CellWork::Pairs(count) => count as u64 * mean_pair,
+        };
+        let node = [self.op_channels(), oh, ow];
+        let node_cost = match self.bottleneck {
+            Some(ratio) => sequence_retained(&bottleneck_recover(c, ratio, self.affine), node).0,
+            None => (node[0] * oh * ow) as u64,
+        };
+        total += self.topology.intermediates as u64 * node_cost;
+        // The concatenated output.
+        total += (self.topology.intermediates * c * oh * ow) as u64;
         Ok(total)
     }
 

@@ -39,7 +39,7 @@ pub use record::{
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
 pub use run_lock::{LOCK_FILE, RunLock, RunLockError};
-pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost};
+pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost, sequence_retained};
 
 #[cfg(test)]
 mod gradcheck;

@@ -213,6 +213,26 @@ impl LayerSpec {
         }
     }
 
+    /// Activation elements per image that a training forward of this layer leaves for
+    /// its backward pass, for an input of shape `[channels, height, width]`: the unit
+    /// of the memory estimates (`entrannas-search`'s `memory` module, calibrated
+    /// against measured peaks). A ReLU, convolution or average pool keeps one output;
+    /// batch norm its centred and normalized values (two); max pooling its output and
+    /// 64-bit indices (three); factorized reduce its ReLU'd input and four outputs'
+    /// worth (two half-width convolutions, their concatenation, batch norm); the
+    /// identity and the zero operation nothing.
+    pub fn retained_elements(&self, input: [usize; 3]) -> u64 {
+        let elements = |[c, h, w]: [usize; 3]| (c * h * w) as u64;
+        let out = elements(self.output_shape(input));
+        match self {
+            LayerSpec::Identity | LayerSpec::Zero { .. } => 0,
+            LayerSpec::Relu | LayerSpec::Conv(_) | LayerSpec::AvgPool { .. } => out,
+            LayerSpec::Norm { .. } => 2 * out,
+            LayerSpec::MaxPool { .. } => 3 * out,
+            LayerSpec::FactorizedReduce { .. } => elements(input) + 4 * out,
+        }
+    }
+
     /// Multiply-adds of the layer for an input of shape `[channels, height, width]`.
     /// Only convolutions are counted (as DARTS-family papers count FLOPs); ReLU, batch
     /// norm, pooling and additions are not.
@@ -248,6 +268,17 @@ pub fn sequence_cost(layers: &[LayerSpec], input: [usize; 3]) -> SequenceCost {
     cost
 }
 
+/// [`LayerSpec::retained_elements`] of a sequence of layers applied in order to an
+/// input of shape `input`, and the output shape.
+pub fn sequence_retained(layers: &[LayerSpec], input: [usize; 3]) -> (u64, [usize; 3]) {
+    layers.iter().fold((0, input), |(total, shape), layer| {
+        (
+            total + layer.retained_elements(shape),
+            layer.output_shape(shape),
+        )
+    })
+}
+
 /// What [`sequence_cost`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceCost {
@@ -257,4 +288,35 @@ pub struct SequenceCost {
     pub flops: u64,
     /// Output shape `[channels, height, width]`.
     pub output: [usize; 3],
+}
+
+#[cfg(test)]
+mod retained_tests {
+    use super::*;
+    use crate::recipes::{factorized_reduce, relu_conv_bn};
+
+    #[test]
+    fn retained_elements_by_hand() {
+        // ReLU (1 x 4x8x8) + 1x1 conv to 6 channels (6x8x8) + batch norm (2 x 6x8x8).
+        let (total, out) = sequence_retained(&relu_conv_bn(4, 6, 1, 1, 0, false), [4, 8, 8]);
+        assert_eq!(out, [6, 8, 8]);
+        assert_eq!(total, 256 + 384 + 2 * 384);
+        // Stride-2 max pooling: output and indices, 3 x 4x4x4.
+        let pool = LayerSpec::MaxPool {
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        };
+        assert_eq!(pool.retained_elements([4, 8, 8]), 3 * 64);
+        // Factorized reduce 4 -> 6 channels: the 4x8x8 input and 4 x 6x4x4.
+        assert_eq!(
+            sequence_retained(&factorized_reduce(4, 6, false), [4, 8, 8]).0,
+            256 + 4 * 96
+        );
+        assert_eq!(LayerSpec::Identity.retained_elements([4, 8, 8]), 0);
+        assert_eq!(
+            LayerSpec::Zero { stride: 2 }.retained_elements([4, 8, 8]),
+            0
+        );
+    }
 }

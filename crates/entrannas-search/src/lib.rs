@@ -7,6 +7,7 @@ pub mod config;
 mod error;
 #[cfg(test)]
 mod isolated;
+pub mod memory;
 pub mod parallel;
 pub mod run;
 pub mod searcher;

@@ -4,8 +4,10 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use entrannas_cell::{CellError, CellInput, CellPlan, CellTopology, SearchCell, SearchCellConfig};
-use entrannas_ops::{ConvSpec, LayerSpec, Op, OpRegistry, sequence_cost};
+use entrannas_cell::{
+    CellError, CellInput, CellPlan, CellTopology, CellWork, SearchCell, SearchCellConfig,
+};
+use entrannas_ops::{ConvSpec, LayerSpec, Op, OpRegistry, sequence_cost, sequence_retained};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -157,6 +159,44 @@ impl SuperNetConfig {
             .last()
             .map_or(0, |c| c.channels * self.topology.intermediates);
         Ok(total + (features * self.classes + self.classes) as u64)
+    }
+
+    /// Activation elements per image that one training forward of the super-net keeps
+    /// for backward, for images of `[height, width]`
+    /// ([`SearchCellConfig::retained_elements`] of every cell, the stem's layers).
+    /// `engine` and `transit` say what the Engine and the Transit cells compute,
+    /// `(normal, reduction)`: every candidate for an Engine cell at its start, the
+    /// derived connections for a Transit cell (8 for top-2 with 4 nodes; DST derives
+    /// every pair its Engine cells weight).
+    pub fn retained_elements(
+        &self,
+        registry: &OpRegistry,
+        [height, width]: [usize; 2],
+        engine: (CellWork, CellWork),
+        transit: (CellWork, CellWork),
+    ) -> Result<u64, SearchError> {
+        let (stem0, stem1, _) = self.stem_layers();
+        let (mut total, mut shape) =
+            sequence_retained(&stem0, [self.input_channels, height, width]);
+        if let Some(stem1) = stem1 {
+            let (more, out) = sequence_retained(&stem1, shape);
+            total += more;
+            shape = out;
+        }
+        let [_, mut h, mut w] = shape;
+        let engines = self.engines();
+        for (index, cell) in self.cells()?.iter().enumerate() {
+            let (normal, reduce) = if engines[index] { engine } else { transit };
+            let work = if cell.reduction { reduce } else { normal };
+            total += cell
+                .retained_elements(registry, [h, w], work)
+                .map_err(|e| unbuildable(index, cell, e))?;
+            if cell.reduction {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+            }
+        }
+        Ok(total)
     }
 
     /// Builds the super-net with fresh weights.
