@@ -5,6 +5,7 @@ mod backend;
 mod commands;
 mod error;
 mod kernel_cache;
+mod memory;
 mod progress;
 
 use std::process::ExitCode;

@@ -89,6 +89,42 @@ fn a_batch_larger_than_its_split_is_refused_with_both_sizes() {
 }
 
 #[test]
+fn dry_run_prints_the_plan_and_an_oversized_search_is_refused_before_it_allocates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = entrannas(&["search", "--dry-run", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.starts_with("plan: entran search, C = 8, 5 cells, 4 epochs at batch 64")
+            && plan.contains("2500 images train the weights, 2500 the architecture")
+            && plan.contains("memory: about ")
+            && plan.contains("activations kept for backward"),
+        "{plan}"
+    );
+    assert!(!out_dir.exists(), "a dry run writes nothing");
+    // A hundred million channels: refused with the estimate, the limit and the way out,
+    // before the super-net exists (Linux, where the available memory can be read).
+    if Path::new("/proc/meminfo").exists() {
+        let out = entrannas(&[
+            "search",
+            "--channels",
+            "100000000",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("a step of this search needs about ")
+                && err.contains("--ignore-memory-estimate"),
+            "{err}"
+        );
+        assert!(!out_dir.exists());
+    }
+}
+
+#[test]
 fn a_genotype_with_an_unknown_op_names_the_op_and_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.txt");

@@ -41,6 +41,16 @@ pub struct MemoryEstimate {
     pub activations: u64,
     /// The estimated peak of one architecture step plus one weight step, in bytes.
     pub peak: u64,
+    /// The part of `peak` that no tensor accounts for ([`BASE_BYTES`]).
+    pub base: u64,
+}
+
+impl MemoryEstimate {
+    /// The part of the peak that does not grow with the batch: the base and the
+    /// weights.
+    pub fn fixed(&self) -> u64 {
+        self.base.saturating_add(self.weights)
+    }
 }
 
 /// The memory of a step of `config`'s search on images of `[channels, height, width]`
@@ -80,14 +90,23 @@ pub fn estimate_with_pairs(
         ),
     };
     let per_image = net.retained_elements(&registry, [height, width], engine, transit)?;
-    let activations = per_image * FLOAT * config.batch_size as u64;
-    let weights = params * FLOAT * 3 * config.shards.max(1) as u64;
-    let peak = BASE_BYTES + weights + (activations as f64 * ACTIVATION_FACTOR) as u64;
+    // Saturating: an absurd configuration (a hundred million channels) must give a
+    // huge estimate to refuse, not an overflow.
+    let activations = per_image
+        .saturating_mul(FLOAT)
+        .saturating_mul(config.batch_size as u64);
+    let weights = params
+        .saturating_mul(FLOAT * 3)
+        .saturating_mul(config.shards.max(1) as u64);
+    let peak = BASE_BYTES
+        .saturating_add(weights)
+        .saturating_add((activations as f64 * ACTIVATION_FACTOR) as u64);
     Ok(MemoryEstimate {
         params,
         weights,
         activations,
         peak,
+        base: BASE_BYTES,
     })
 }
 

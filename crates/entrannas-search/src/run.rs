@@ -779,7 +779,7 @@ pub fn run_search<B: AutodiffBackend>(
 
 /// A batch larger than either split of the search would make every epoch one smaller
 /// batch, whatever was asked: refused, naming both sizes and the largest that fits.
-fn check_batch_fits(batch_size: usize, train: usize, val: usize) -> Result<(), SearchError> {
+pub fn check_batch_fits(batch_size: usize, train: usize, val: usize) -> Result<(), SearchError> {
     let fits = train.min(val);
     if batch_size > fits {
         return Err(SearchError::Config(format!(

@@ -135,6 +135,14 @@ pub struct SearchArgs {
     /// each epoch; 0 skips it (default 40).
     #[arg(long)]
     pub child_bn_batches: Option<usize>,
+    /// Print the plan (parameters, estimated peak memory, steps) and exit without
+    /// searching or writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Search even when the memory estimate exceeds the memory available (the estimate
+    /// can be wrong; docs/BENCHMARKS.md says how it is made).
+    #[arg(long)]
+    pub ignore_memory_estimate: bool,
 }
 
 impl SearchArgs {
@@ -493,7 +501,7 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
                     config.shards
                 )));
             }
-            (config, run, true, runs)
+            (config, Some(run), true, runs)
         }
         None => {
             let mut config = build_config(&args)?;
@@ -507,14 +515,31 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
             if args.runs == Some(0) {
                 return Err(CliError::Usage("--runs must be at least 1".into()));
             }
-            let run = RunDir::create(
-                args.out.clone().unwrap_or_else(|| default_run_dir("")),
-                args.force,
-            )?;
-            (config, run, false, args.runs)
+            (config, None, false, args.runs)
         }
     };
     let data = open_dataset(&config)?;
+    // The batch against the splits first: a batch larger than the data also makes an
+    // enormous memory estimate, but the batch is what to change.
+    let (train, val) = split_sizes(&config, &data)?;
+    entrannas_search::run::check_batch_fits(config.batch_size, train, val)?;
+    let estimate = crate::memory::preflight(
+        &config,
+        &data.info,
+        &devices[0],
+        args.ignore_memory_estimate || args.dry_run,
+    )?;
+    if args.dry_run {
+        println!("{}", plan(&config, &data, &estimate)?);
+        return Ok(());
+    }
+    let run = match run {
+        Some(run) => run,
+        None => RunDir::create(
+            args.out.clone().unwrap_or_else(|| default_run_dir("")),
+            args.force,
+        )?,
+    };
     dispatch_devices(
         &devices,
         SearchTask {
@@ -526,6 +551,43 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
             device_pool: device_memory_reader(&devices[0]),
         },
     )?
+}
+
+/// Images in the search's weight and architecture splits.
+fn split_sizes(config: &SearchConfig, data: &OpenedDataset) -> Result<(usize, usize), CliError> {
+    use burn::data::dataset::Dataset;
+    let split = data.search_split(&entrannas_data::SearchSplit {
+        train_portion: config.train_portion,
+        val_portion: config.val_portion,
+        seed: config.seed,
+    })?;
+    Ok((split.train.len(), split.val.len()))
+}
+
+/// What `--dry-run` prints: the search's size, its estimated memory (and what the
+/// machine has), and its steps.
+fn plan(
+    config: &SearchConfig,
+    data: &OpenedDataset,
+    estimate: &entrannas_search::memory::MemoryEstimate,
+) -> Result<String, CliError> {
+    let (train, val) = split_sizes(config, data)?;
+    let full = train.min(val) / config.batch_size.max(1);
+    let steps = config.steps_per_epoch.map_or(full, |s| s.min(full));
+    let limit = crate::memory::cpu_limit().map_or("unknown".to_string(), |l| {
+        format!("{:.0} MiB ({})", l.bytes as f64 / 1048576.0, l.source)
+    });
+    Ok(format!(
+        "plan: {} search, C = {}, {} cells, {} epochs at batch {} on {}\n  split: {train} images train the weights, {val} the architecture; {steps} steps per epoch, {} architecture steps in all\n  memory: {}\n  main memory the process can have: {limit}\n  (the step time is not measured here: `entrannas bench` times steps on a device)",
+        config.method,
+        config.channels,
+        config.layers,
+        config.epochs,
+        config.batch_size,
+        data.location,
+        steps * config.epochs,
+        crate::memory::describe(estimate, config.batch_size),
+    ))
 }
 
 /// A `--depthwise` given with `--resume` must be the one the run recorded: the
