@@ -328,7 +328,7 @@ impl SearchCellConfig {
             .edges()
             .map(|(_, i, _)| per_source[i].iter().sum::<u64>())
             .sum();
-        let mean_pair = if pairs > 0 { all_pairs / pairs } else { 0 };
+        let mean_pair = all_pairs.checked_div(pairs).unwrap_or(0);
         total += match work {
             CellWork::Engine if self.sharing => per_source.iter().flatten().sum::<u64>(),
             CellWork::Engine => all_pairs,
@@ -718,6 +718,47 @@ mod tests {
             bottleneck,
             affine: false,
         }
+    }
+
+    #[test]
+    fn retained_elements_by_hand() {
+        let registry = OpRegistry::default();
+        let cell = SearchCellConfig {
+            topology: CellTopology::new(2, 2),
+            ops: vec!["none".into(), "skip_connect".into()],
+            ..config(false, true, None)
+        };
+        // Preprocessing, ReLU-conv-BN at 5x5: 6 -> 4 channels 150 + 100 + 200, 8 -> 4
+        // channels 200 + 100 + 200; the identity keeps nothing; two node sums of
+        // 4x5x5 and their concatenation, 200 + 200.
+        let engine = cell
+            .retained_elements(&registry, [5, 5], CellWork::Engine)
+            .unwrap();
+        assert_eq!(engine, 950 + 200 + 200);
+        // A reduction cell: preprocessing at 5x5 as before; the stride-2 skips are
+        // factorized reduces (the 4x5x5 input and 4 x 4x3x3 each), on the two input
+        // sources (the intermediate one is an identity); nodes and output at 3x3.
+        let reduction = SearchCellConfig {
+            reduction: true,
+            ..cell.clone()
+        };
+        let fr = 100 + 4 * 36;
+        assert_eq!(
+            reduction
+                .retained_elements(&registry, [5, 5], CellWork::Engine)
+                .unwrap(),
+            950 + 2 * fr + 2 * 36 + 2 * 36
+        );
+        // A Transit cell's connections cost the mean over the edges' non-zero
+        // candidates: a factorized reduce on the four edges from the inputs, an
+        // identity on edge (2, 3), so 4 fr / 5 each.
+        let mean = (4 * fr) / 5;
+        assert_eq!(
+            reduction
+                .retained_elements(&registry, [5, 5], CellWork::Pairs(4))
+                .unwrap(),
+            950 + 4 * mean as u64 + 2 * 36 + 2 * 36
+        );
     }
 
     fn input(channels: usize, seed: f64) -> Tensor<B, 4> {
