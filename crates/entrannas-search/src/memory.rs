@@ -3,7 +3,7 @@
 //!
 //! The model: a step's peak is a constant (the runtime, the data pipeline), the
 //! weights with their gradients and momentum, and the activations one training
-//! forward keeps for backward ([`SuperNetConfig::retained_elements`], per image, times
+//! forward keeps for backward ([`crate::SuperNetConfig::retained_elements`], per image, times
 //! the batch), scaled by [`ACTIVATION_FACTOR`] for what backward allocates beside
 //! them. The two constants are calibrated against `entrannas bench`'s measured peaks
 //! (docs/PERFORMANCE.md, "Peak memory of the ladder").
