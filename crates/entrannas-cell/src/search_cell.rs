@@ -757,7 +757,7 @@ mod tests {
             reduction
                 .retained_elements(&registry, [5, 5], CellWork::Pairs(4))
                 .unwrap(),
-            950 + 4 * mean as u64 + 2 * 36 + 2 * 36
+            950 + 4 * mean + 2 * 36 + 2 * 36
         );
     }
 

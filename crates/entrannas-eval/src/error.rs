@@ -73,28 +73,10 @@ pub enum EvalError {
         epochs_done: usize,
     },
     /// The backend failed inside an epoch (burn panicked; on a GPU most often an
-    /// allocation that did not fit). Nothing of the epoch was recorded and `last/` is
-    /// intact.
-    #[error(
-        "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the training's last checkpoint ({epochs_done} epochs) is intact: continue it with --resume {}",
-        .epoch + 1,
-        entrannas_ops::backend_failure_advice(.message),
-        .run.display()
-    )]
-    BackendFailed {
-        /// The device, as the backend names it.
-        device: String,
-        /// The epoch that failed (0-based).
-        epoch: usize,
-        /// The batch size of the training.
-        batch_size: usize,
-        /// The backend's own message (the panic's).
-        message: String,
-        /// The run directory.
-        run: PathBuf,
-        /// Epochs completed and checkpointed.
-        epochs_done: usize,
-    },
+    /// allocation that did not fit). Nothing of the epoch was recorded and the last
+    /// checkpoint is intact.
+    #[error(transparent)]
+    BackendFailed(#[from] entrannas_ops::BackendFailure),
     /// The training loss became NaN or infinite.
     #[error(
         "the training loss is not finite at epoch {epoch}, step {step}; lower the learning rate or check the data"

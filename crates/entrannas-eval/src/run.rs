@@ -21,7 +21,9 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::OpenedDataset;
-use entrannas_ops::{OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file};
+use entrannas_ops::{
+    BackendFailure, OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -523,7 +525,8 @@ fn train_from<B: AutodiffBackend>(
     let epochs = trainer.config.epochs;
     for epoch in start..epochs {
         let record = catch_backend_panic(|| trainer.train_epoch(epoch, &train, &test, observer))
-            .map_err(|message| EvalError::BackendFailed {
+            .map_err(|message| BackendFailure {
+            job: "training",
             device: format!("{:?}", trainer.device()),
             epoch,
             batch_size: trainer.config.batch_size,
@@ -795,12 +798,12 @@ mod tests {
         assert!(
             matches!(
                 err,
-                EvalError::BackendFailed {
+                EvalError::BackendFailed(BackendFailure {
                     epoch: 1,
                     batch_size: 8,
                     epochs_done: 1,
                     ..
-                }
+                })
             ),
             "{err:?}"
         );

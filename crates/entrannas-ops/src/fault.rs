@@ -6,6 +6,34 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+/// A backend that failed inside an epoch of a search or a training (burn panicked; on
+/// a GPU most often an allocation that did not fit). Nothing of the epoch was recorded
+/// and the last checkpoint is intact.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the {job}'s last checkpoint ({epochs_done} epochs) is intact: continue it with --resume {}",
+    .epoch + 1,
+    backend_failure_advice(.message),
+    .run.display()
+)]
+pub struct BackendFailure {
+    /// What failed: `search` or `training`.
+    pub job: &'static str,
+    /// The device, as the backend names it.
+    pub device: String,
+    /// The epoch that failed (0-based).
+    pub epoch: usize,
+    /// The batch size.
+    pub batch_size: usize,
+    /// The backend's own message (the panic's).
+    pub message: String,
+    /// The run directory.
+    pub run: PathBuf,
+    /// Epochs completed and checkpointed.
+    pub epochs_done: usize,
+}
 
 /// Runs `f`; a panic inside it becomes `Err` with the panic's message. The state `f`
 /// touched may be half-updated afterwards: the caller must not checkpoint it (a

@@ -26,7 +26,7 @@ pub mod spec;
 
 pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
 pub use error::OpsError;
-pub use fault::{backend_failure_advice, catch_backend_panic, is_out_of_memory};
+pub use fault::{BackendFailure, backend_failure_advice, catch_backend_panic, is_out_of_memory};
 pub use grad::{clip_global_norm, sum_gradients};
 pub use init::materialize;
 pub use kind::OpKind;

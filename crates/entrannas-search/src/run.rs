@@ -27,7 +27,9 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
-use entrannas_ops::{OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file};
+use entrannas_ops::{
+    BackendFailure, OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -745,7 +747,8 @@ pub fn run_search<B: AutodiffBackend>(
         let mut record = catch_backend_panic(|| {
             searcher.train_epoch(epoch, &search.train, &search.val, &val_eval, observer)
         })
-        .map_err(|message| SearchError::BackendFailed {
+        .map_err(|message| BackendFailure {
+            job: "search",
             device: format!("{device:?}"),
             epoch,
             batch_size: config.batch_size,
@@ -1253,12 +1256,12 @@ mod tests {
             &devices,
         )
         .unwrap_err();
-        let SearchError::BackendFailed {
+        let SearchError::BackendFailed(BackendFailure {
             epoch,
             batch_size,
             epochs_done,
             ..
-        } = &failed
+        }) = &failed
         else {
             panic!("expected a backend failure, got {failed:?}");
         };
