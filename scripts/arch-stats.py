@@ -12,8 +12,9 @@ Engine cell's op weight (all ops but `none`) on connections the derived cell dro
 records, 0 for DST, which derives every weighted connection). These are the
 figures docs/RESULTS.md quotes for Tables 1 and 3.
 
-With `--at-tau T` each line also gives the mean max p that the epoch's `alpha` would
-have at temperature T (for example the schedule's last, 0.1): how sharp the search
+With `--at-tau T` each line also gives the largest |alpha| of both cells, the mean
+gap between the two largest `alpha` of an edge, and the mean max p that the epoch's
+`alpha` would have at temperature T (for example the schedule's last, 0.1): how sharp the search
 would end if `alpha` stopped moving, the projection that chooses an architecture
 learning rate from the first epochs of a long search (docs/RESULTS.md, Table 1).
 
@@ -98,10 +99,24 @@ def mean(values):
     return f"{sum(values) / len(values):.3f}" if values else "-"
 
 
+def alpha_rows(record):
+    """Every edge's `alpha` row, normal cell then reduction cell."""
+    return [row for c in ("normal", "reduce") for row in record["arch"][c]["alpha"]]
+
+
 def mean_max_p(record, tau):
     """The mean over both cells' edges of the largest op probability at `tau`."""
-    rows = [row for c in ("normal", "reduce") for row in record["arch"][c]["alpha"]]
+    rows = alpha_rows(record)
     return sum(max(softmax(row, tau)) for row in rows) / len(rows)
+
+
+def alpha_spread(record):
+    """The largest |alpha| of both cells, and the mean over edges of the gap between
+    an edge's two largest `alpha` (what a temperature divides)."""
+    rows = alpha_rows(record)
+    largest = max(abs(a) for row in rows for a in row)
+    gaps = [sorted(row)[-1] - sorted(row)[-2] for row in rows if len(row) > 1]
+    return largest, sum(gaps) / len(gaps) if gaps else 0.0
 
 
 def main(args):
@@ -142,11 +157,13 @@ def main(args):
                 f"Engine weight outside child {100 * o:.1f}%"
                 for c, (n, e, p, o) in cells.items()
             )
-            projected = (
-                f"; at tau {at_tau:g}: mean max p {mean_max_p(r, at_tau):.3f}"
-                if at_tau is not None
-                else ""
-            )
+            projected = ""
+            if at_tau is not None:
+                largest, gap = alpha_spread(r)
+                projected = (
+                    f"; max |alpha| {largest:.3f}, mean top-2 gap {gap:.4f}"
+                    f"; at tau {at_tau:g}: mean max p {mean_max_p(r, at_tau):.3f}"
+                )
             print(
                 f"{d} epoch {r['epoch']}: tau {tau:.3g}, kept {kept}, mean t {mean_t}, "
                 f"p_hat by tenths {deciles}; {cell_text}{projected}"

@@ -811,7 +811,7 @@ mod tests {
         assert!(
             text.contains("out of memory (test)")
                 && text.contains("lower the batch size")
-                && text.contains("last checkpoint (1 epochs) is intact"),
+                && text.contains("last checkpoint, after 1 epoch(s), is intact"),
             "{text}"
         );
         assert_eq!(run.recorded_epochs().unwrap(), 1);

@@ -1271,7 +1271,7 @@ mod tests {
             text.starts_with("the backend failed in epoch 2 on ")
                 && text.contains("at batch size 8: CUDA error: out of memory (test)")
                 && text.contains("lower the batch size")
-                && text.contains("last checkpoint (1 epochs) is intact"),
+                && text.contains("last checkpoint, after 1 epoch(s), is intact"),
             "{text}"
         );
         // The failed epoch left no record; resuming ends as if nothing had happened.

@@ -530,7 +530,7 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
         args.ignore_memory_estimate || args.dry_run,
     )?;
     if args.dry_run {
-        println!("{}", plan(&config, &data, &estimate)?);
+        println!("{}", plan(&config, &data, (train, val), &estimate));
         return Ok(());
     }
     let run = match run {
@@ -564,20 +564,20 @@ fn split_sizes(config: &SearchConfig, data: &OpenedDataset) -> Result<(usize, us
     Ok((split.train.len(), split.val.len()))
 }
 
-/// What `--dry-run` prints: the search's size, its estimated memory (and what the
-/// machine has), and its steps.
+/// What `--dry-run` prints: the search's size, its splits (`(train, val)` images)
+/// and steps, and its estimated memory beside what the machine has.
 fn plan(
     config: &SearchConfig,
     data: &OpenedDataset,
+    (train, val): (usize, usize),
     estimate: &entrannas_search::memory::MemoryEstimate,
-) -> Result<String, CliError> {
-    let (train, val) = split_sizes(config, data)?;
+) -> String {
     let full = train.min(val) / config.batch_size.max(1);
     let steps = config.steps_per_epoch.map_or(full, |s| s.min(full));
     let limit = crate::memory::cpu_limit().map_or("unknown".to_string(), |l| {
         format!("{:.0} MiB ({})", l.bytes as f64 / 1048576.0, l.source)
     });
-    Ok(format!(
+    format!(
         "plan: {} search, C = {}, {} cells, {} epochs at batch {} on {}\n  split: {train} images train the weights, {val} the architecture; {steps} steps per epoch, {} architecture steps in all\n  memory: {}\n  main memory the process can have: {limit}\n  (the step time is not measured here: `entrannas bench` times steps on a device)",
         config.method,
         config.channels,
@@ -587,7 +587,7 @@ fn plan(
         data.location,
         steps * config.epochs,
         crate::memory::describe(estimate, config.batch_size),
-    ))
+    )
 }
 
 /// A `--depthwise` given with `--resume` must be the one the run recorded: the
