@@ -28,7 +28,9 @@ use core::fmt;
 use core::str::FromStr;
 
 use entrannas_ops::recipes::{factorized_reduce, relu_conv_bn};
-use entrannas_ops::{ConvSpec, LayerSpec, OpRegistry, OpSpec, OpsError, sequence_cost};
+use entrannas_ops::{
+    ConvSpec, LayerSpec, OpRegistry, OpSpec, OpsError, sequence_cost, sequence_retained,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -500,6 +502,42 @@ impl TargetPlan {
     }
 }
 
+impl TargetPlan {
+    /// Activation elements per image that one training forward keeps for backward
+    /// ([`LayerSpec::retained_elements`] of the stems, of every cell's preprocessing and
+    /// connections, and of the auxiliary head), plus each computed node's sum once (it
+    /// stays alive for the concatenation and the later cells that read it). Drop-path
+    /// masks (one value per image) and the classifier's pooled features are too small
+    /// to count. The unit of `entrannas-eval`'s training memory estimate.
+    pub fn retained_elements(&self) -> u64 {
+        let (mut total, stem0_out) = sequence_retained(&self.stem0, self.input_shape);
+        if let Some(stem1) = &self.stem1 {
+            total += sequence_retained(stem1, stem0_out).0;
+        }
+        for cell in &self.cells {
+            for (layers, &input) in cell.preprocess.iter().zip(&cell.inputs) {
+                if let Some(layers) = layers {
+                    total += sequence_retained(layers, input).0;
+                }
+            }
+            let [channels, height, width] = cell.output;
+            let node = (channels / cell.concat.len().max(1) * height * width) as u64;
+            for connections in &cell.nodes {
+                if !connections.is_empty() {
+                    total += node;
+                }
+                for connection in connections {
+                    total += sequence_retained(&connection.layers, connection.input_shape).0;
+                }
+            }
+        }
+        if let Some(aux) = &self.auxiliary {
+            total += sequence_retained(&aux.features, aux.input).0;
+        }
+        total
+    }
+}
+
 /// Parameters and multiply-adds of the target-net of `genotype` (see the module
 /// documentation for what is counted), without building it.
 ///
@@ -725,6 +763,19 @@ mod tests {
         let c = plan.cost();
         assert_eq!(c.params, 54 + 12 + 24 + 8 + 120 + 15);
         assert_eq!(c.flops, 54 * 16 + 24 * 16 + 52 * 4 * 2 + 12);
+        // Kept for backward, per image: stem conv output 96 and BN 2 x 96; preprocess
+        // ReLU 96, conv 64, BN 2 x 64; max pool 3 x 16 (output and indices); the
+        // separable convolution twice ReLU 16, depthwise 16, pointwise 16, BN 2 x 16;
+        // the zero op nothing; each of the two nodes' sums 16.
+        assert_eq!(
+            plan.retained_elements(),
+            (96 + 192) + (96 + 64 + 128) + 48 + 2 * 80 + 2 * 16
+        );
+        let with_head = spec
+            .with_auxiliary(true)
+            .plan(&genotype, &OpRegistry::default());
+        let with_head = with_head.unwrap();
+        assert!(with_head.retained_elements() > plan.retained_elements());
     }
 
     #[test]

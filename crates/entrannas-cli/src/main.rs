@@ -1,11 +1,13 @@
 //! `entrannas`: differentiable architecture search (EnTranNAS, EnTranNAS-DST, DARTS) on
 //! any compiled burn backend, picked at run time with `--device`.
 
+mod alloc_guard;
 mod backend;
 mod commands;
 mod error;
 mod kernel_cache;
 mod memory;
+mod plan;
 mod progress;
 
 use std::process::ExitCode;
@@ -13,6 +15,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
+
+#[global_allocator]
+static ALLOCATOR: alloc_guard::ReportingAllocator = alloc_guard::ReportingAllocator;
 
 /// Differentiable neural architecture search: EnTranNAS and EnTranNAS-DST.
 #[derive(Parser, Debug)]

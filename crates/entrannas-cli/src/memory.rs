@@ -1,11 +1,11 @@
-//! The pre-flight memory check of `search`: the estimate from the configuration
-//! (`entrannas_search::memory`) against the memory the process can have.
+//! The pre-flight memory check of `search` and `train`: the estimate from the
+//! configuration (`entrannas_search::memory`, `entrannas_eval::memory`) against the
+//! memory the process can have on its device.
 
 use std::fs;
+use std::process::Command;
 
-use entrannas_data::DatasetInfo;
-use entrannas_search::SearchConfig;
-use entrannas_search::memory::{MemoryEstimate, estimate_search_memory};
+use entrannas_ops::MemoryEstimate;
 
 use crate::backend::{BackendKind, DeviceSpec};
 use crate::error::CliError;
@@ -13,12 +13,19 @@ use crate::error::CliError;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Memory the process can still take, and where that figure comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryLimit {
     /// Bytes.
     pub bytes: u64,
     /// What limits it, in words.
-    pub source: &'static str,
+    pub source: String,
+}
+
+impl MemoryLimit {
+    /// The limit in words: `20480 MiB (the memory available on this machine)`.
+    pub fn describe(&self) -> String {
+        format!("{:.0} MiB ({})", self.bytes as f64 / MIB, self.source)
+    }
 }
 
 /// Whether `device` computes in the machine's main memory.
@@ -26,6 +33,15 @@ fn on_the_cpu(device: &DeviceSpec) -> bool {
     match device.kind {
         BackendKind::Flex | BackendKind::Ndarray => true,
         BackendKind::Tch => !device.tch_cuda,
+        _ => false,
+    }
+}
+
+/// Whether `device` is an NVIDIA GPU (CubeCL's `cuda` or libtorch's CUDA).
+fn on_cuda(device: &DeviceSpec) -> bool {
+    match device.kind {
+        BackendKind::Cuda => true,
+        BackendKind::Tch => device.tch_cuda,
         _ => false,
     }
 }
@@ -55,7 +71,7 @@ pub fn cpu_limit() -> Option<MemoryLimit> {
         .and_then(|text| mem_available(&text))
         .map(|bytes| MemoryLimit {
             bytes,
-            source: "the memory available on this machine (MemAvailable)",
+            source: "the memory available on this machine (MemAvailable)".into(),
         });
     let cgroup = [
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
@@ -68,7 +84,7 @@ pub fn cpu_limit() -> Option<MemoryLimit> {
     .find_map(|(max, current)| cgroup_room(&read(max)?, &read(current)?))
     .map(|bytes| MemoryLimit {
         bytes,
-        source: "the room under this process's cgroup memory limit",
+        source: "the room under this process's cgroup memory limit".into(),
     });
     match (available, cgroup) {
         (Some(a), Some(c)) => Some(if c.bytes < a.bytes { c } else { a }),
@@ -76,20 +92,53 @@ pub fn cpu_limit() -> Option<MemoryLimit> {
     }
 }
 
-/// The largest batch whose estimated peak stays within `limit` bytes, given the
-/// estimate at `batch` (the peak grows linearly with the batch); 0 when none does.
-pub fn largest_batch(estimate: &MemoryEstimate, batch: usize, limit: u64) -> usize {
-    let per_image = estimate.peak.saturating_sub(estimate.fixed()) as f64 / batch.max(1) as f64;
-    if limit <= estimate.fixed() || per_image <= 0.0 {
-        return 0;
+/// The free memory of GPU `index` in `nvidia-smi --query-gpu=index,memory.free
+/// --format=csv,noheader,nounits` output (one `index, MiB` line per GPU), in bytes.
+fn nvidia_smi_free(output: &str, index: usize) -> Option<u64> {
+    output.lines().find_map(|line| {
+        let (i, free) = line.split_once(',')?;
+        let i: usize = i.trim().parse().ok()?;
+        let mib: u64 = free.trim().parse().ok()?;
+        (i == index).then_some(mib * 1024 * 1024)
+    })
+}
+
+/// The free memory of NVIDIA GPU `index` as `nvidia-smi` reports it; `None` where
+/// `nvidia-smi` is missing or fails. Its numbering is the driver's (PCI order), which
+/// CUDA follows unless `CUDA_VISIBLE_DEVICES` or `CUDA_DEVICE_ORDER` reorder it.
+pub fn cuda_limit(index: usize) -> Option<MemoryLimit> {
+    let output = Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=index,memory.free",
+            "--format=csv,noheader,nounits",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let bytes = nvidia_smi_free(&String::from_utf8_lossy(&output.stdout), index)?;
+    Some(MemoryLimit {
+        bytes,
+        source: format!("the free memory of GPU {index} (nvidia-smi)"),
+    })
+}
+
+/// The memory a run on `device` can have, where it can be known: the CPU's available
+/// memory and cgroup room, an NVIDIA GPU's free memory. `None` for the other GPU
+/// backends (wgpu, Vulkan and Metal do not report free memory).
+pub fn limit_for(device: &DeviceSpec) -> Option<MemoryLimit> {
+    if on_the_cpu(device) {
+        cpu_limit()
+    } else if on_cuda(device) {
+        cuda_limit(device.index.unwrap_or(0))
+    } else {
+        None
     }
-    ((limit - estimate.fixed()) as f64 / per_image).floor() as usize
 }
 
 /// One line describing an estimate.
 pub fn describe(estimate: &MemoryEstimate, batch: usize) -> String {
     format!(
-        "about {:.0} MiB at batch {batch} ({} parameters: weights, gradients and momentum {:.0} MiB; activations kept for backward {:.0} MiB)",
+        "about {:.0} MiB at batch {batch} ({} parameters: weights, gradients and optimizer state {:.0} MiB; activations kept for backward {:.0} MiB)",
         estimate.peak as f64 / MIB,
         estimate.params,
         estimate.weights as f64 / MIB,
@@ -97,47 +146,40 @@ pub fn describe(estimate: &MemoryEstimate, batch: usize) -> String {
     )
 }
 
-/// The pre-flight check: refuses (exit 2) a search whose estimated peak exceeds what a
-/// CPU device can have, naming both figures and the largest batch that fits, unless
-/// `ignore`. GPU devices are not checked (their free memory is not read here); the
-/// estimate is returned for the plan either way.
-pub fn preflight(
-    config: &SearchConfig,
-    info: &DatasetInfo,
-    device: &DeviceSpec,
-    ignore: bool,
-) -> Result<MemoryEstimate, CliError> {
-    let estimate = estimate_search_memory(
-        config,
-        [info.channels, info.height, info.width],
-        info.classes,
-    )?;
-    if ignore || !on_the_cpu(device) {
-        return Ok(estimate);
-    }
-    let Some(limit) = cpu_limit() else {
-        return Ok(estimate);
+/// The pre-flight check: refuses (exit 2) a `job` ("search", "training") whose
+/// estimated peak at `batch` exceeds `limit`, naming both figures and the largest batch
+/// that fits. No limit, nothing to refuse.
+pub fn check(
+    job: &str,
+    estimate: &MemoryEstimate,
+    batch: usize,
+    limit: Option<&MemoryLimit>,
+) -> Result<(), CliError> {
+    let Some(limit) = limit else {
+        return Ok(());
     };
-    if estimate.peak > limit.bytes {
-        let fits = largest_batch(&estimate, config.batch_size, limit.bytes);
-        let lower = if fits == 0 {
-            "no batch fits: lower the channels or the cells".to_string()
-        } else {
-            format!("the largest batch that fits is {fits} (--batch-size {fits})")
-        };
-        return Err(CliError::Usage(format!(
-            "a step of this search needs {}, more than the {:.0} MiB that is {}; {lower}, or pass --ignore-memory-estimate to run anyway (docs/BENCHMARKS.md says how the estimate is made)",
-            describe(&estimate, config.batch_size),
-            limit.bytes as f64 / MIB,
-            limit.source
-        )));
+    if estimate.peak <= limit.bytes {
+        return Ok(());
     }
-    Ok(estimate)
+    let fits = estimate.largest_batch(batch, limit.bytes);
+    let lower = if fits == 0 {
+        "no batch fits: lower the channels or the cells".to_string()
+    } else {
+        format!("the largest batch that fits is {fits} (--batch-size {fits})")
+    };
+    Err(CliError::Usage(format!(
+        "a step of this {job} needs {}, more than the {:.0} MiB that is {}; {lower}, or pass --ignore-memory-estimate to run anyway (docs/BENCHMARKS.md says how the estimate is made)",
+        describe(estimate, batch),
+        limit.bytes as f64 / MIB,
+        limit.source
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entrannas_search::SearchConfig;
+    use entrannas_search::memory::estimate_search_memory;
 
     #[test]
     fn meminfo_and_cgroup_texts_are_read() {
@@ -156,32 +198,51 @@ mod tests {
 
     #[test]
     fn the_largest_batch_that_fits_follows_the_linear_estimate() {
-        let estimate = MemoryEstimate {
-            params: 1000,
-            weights: 12_000,
-            activations: 64_000,
-            peak: 45 + 12_000 + 64_000,
-            base: 45,
-        };
+        let estimate = MemoryEstimate::from_parts(1000, 12_000, 64_000, 1.0, 45);
         // 1,000 bytes of peak per image at batch 64 above the fixed 12,045.
-        assert_eq!(largest_batch(&estimate, 64, 12_045 + 32_000), 32);
-        assert_eq!(largest_batch(&estimate, 64, 12_045 + 31_999), 31);
-        assert_eq!(largest_batch(&estimate, 64, 10_000), 0);
+        assert_eq!(estimate.largest_batch(64, 12_045 + 32_000), 32);
+        assert_eq!(estimate.largest_batch(64, 12_045 + 31_999), 31);
+        assert_eq!(estimate.largest_batch(64, 10_000), 0);
+        let limit = MemoryLimit {
+            bytes: 12_045 + 32_000,
+            source: "a test".into(),
+        };
+        let err = check("training", &estimate, 64, Some(&limit))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("a step of this training needs about 0 MiB at batch 64")
+                && err.contains("the largest batch that fits is 32 (--batch-size 32)")
+                && err.contains("that is a test;"),
+            "{err}"
+        );
+        assert!(check("training", &estimate, 64, None).is_ok());
+        let roomy = MemoryLimit {
+            bytes: estimate.peak,
+            ..limit
+        };
+        assert!(check("training", &estimate, 64, Some(&roomy)).is_ok());
+    }
+
+    #[test]
+    fn nvidia_smi_free_memory_is_read_per_gpu() {
+        let output = "0, 80000\n1, 1024\n";
+        assert_eq!(nvidia_smi_free(output, 0), Some(80_000 << 20));
+        assert_eq!(nvidia_smi_free(output, 1), Some(1024 << 20));
+        assert_eq!(nvidia_smi_free(output, 2), None);
+        assert_eq!(nvidia_smi_free("[N/A]\n", 0), None);
+        let cpu = DeviceSpec::default();
+        assert!(on_the_cpu(&cpu) && !on_cuda(&cpu));
     }
 
     #[test]
     fn a_search_larger_than_any_machine_is_refused_naming_the_figures() {
         let config = SearchConfig::new().with_channels(100_000_000);
-        let info = DatasetInfo::new(
-            entrannas_data::DatasetKind::Embedded,
-            [1, 28, 28],
-            (0..10).map(|i| i.to_string()).collect(),
-        );
-        let cpu = DeviceSpec::default();
-        if cpu_limit().is_none() {
+        let estimate = estimate_search_memory(&config, [1, 28, 28], 10).unwrap();
+        let Some(limit) = limit_for(&DeviceSpec::default()) else {
             return; // not Linux: nothing to compare with
-        }
-        let err = preflight(&config, &info, &cpu, false)
+        };
+        let err = check("search", &estimate, config.batch_size, Some(&limit))
             .unwrap_err()
             .to_string();
         assert!(
@@ -190,6 +251,5 @@ mod tests {
                 && err.contains("MiB that is "),
             "{err}"
         );
-        assert!(preflight(&config, &info, &cpu, true).is_ok());
     }
 }

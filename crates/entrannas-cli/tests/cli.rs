@@ -1,6 +1,6 @@
 //! End-to-end checks of the `entrannas` binary: exit codes, messages and files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn entrannas(args: &[&str]) -> Output {
@@ -92,27 +92,51 @@ fn a_batch_larger_than_its_split_is_refused_with_both_sizes() {
 fn dry_run_prints_the_plan_and_an_oversized_search_is_refused_before_it_allocates() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
-    let out = entrannas(&["search", "--dry-run", "--out", out_dir.to_str().unwrap()]);
+    let small = [
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--batch-size",
+        "16",
+        "--eval-limit",
+        "48",
+        "--child-bn-batches",
+        "3",
+    ];
+    let mut args = vec!["search", "--dry-run", "--out", out_dir.to_str().unwrap()];
+    args.extend(small);
+    let out = entrannas(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan = stdout(&out);
     assert!(
-        plan.starts_with("plan: entran search, C = 8, 5 cells, 4 epochs at batch 64")
-            && plan.contains("2500 images train the weights, 2500 the architecture")
-            && plan.contains("memory: about ")
-            && plan.contains("activations kept for backward"),
+        plan.starts_with("plan: entran search, C = 4, 3 cells, 4 epochs at batch 16")
+            && plan.contains(
+                "2500 images train the weights, 2500 the architecture; 157 steps per epoch"
+            )
+            && plan.contains("memory: estimated about ")
+            && plan.contains("activations kept for backward")
+            && plan.contains("then ")
+            && plan.contains("per step (median of 2)")
+            && plan.contains("per epoch of 157 steps"),
         "{plan}"
     );
+    if Path::new("/proc/self/clear_refs").exists() {
+        assert!(plan.contains("measured over the timed steps: "), "{plan}");
+    }
     assert!(!out_dir.exists(), "a dry run writes nothing");
     // A hundred million channels: refused with the estimate, the limit and the way out,
-    // before the super-net exists (Linux, where the available memory can be read).
+    // before the super-net exists (Linux, where the available memory can be read); the
+    // dry run prints the plan without timing it.
     if Path::new("/proc/meminfo").exists() {
-        let out = entrannas(&[
+        let huge = [
             "search",
             "--channels",
             "100000000",
             "--out",
             out_dir.to_str().unwrap(),
-        ]);
+        ];
+        let out = entrannas(&huge);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         let err = stderr(&out);
         assert!(
@@ -121,7 +145,210 @@ fn dry_run_prints_the_plan_and_an_oversized_search_is_refused_before_it_allocate
             "{err}"
         );
         assert!(!out_dir.exists());
+        let out = entrannas(&[&huge[..], &["--dry-run"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("time: not measured, the estimate exceeds the "));
     }
+}
+
+#[test]
+fn a_training_dry_run_times_steps_and_an_oversized_training_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("train");
+    let out_arg = out_dir.to_str().unwrap();
+    let small = [
+        "train",
+        "darts_v2",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--batch-size",
+        "16",
+        "--eval-limit",
+        "40",
+        "--epochs",
+        "2",
+        "--out",
+        out_arg,
+    ];
+    let out = entrannas(&[&small[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.starts_with("plan: training, cifar layout, C = 4, L = 3, 2 epochs at batch 16")
+            && plan.contains("5000 training images, 313 steps per epoch; 40 test images")
+            && plan.contains("memory: estimated about ")
+            && plan.contains("per step (median of 2)")
+            && plan.contains("for 2 epoch(s)"),
+        "{plan}"
+    );
+    assert!(!out_dir.exists(), "a dry run writes nothing");
+    if Path::new("/proc/meminfo").exists() {
+        let huge = [
+            "train",
+            "darts_v2",
+            "--channels",
+            "1000000",
+            "--out",
+            out_arg,
+        ];
+        let out = entrannas(&huge);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("a step of this training needs about ")
+                && err.contains("--ignore-memory-estimate")
+                && err.contains("no batch fits: lower the channels or the cells"),
+            "{err}"
+        );
+        assert!(!out_dir.exists());
+    }
+}
+
+#[test]
+fn a_refused_allocation_ends_with_our_message_and_exit_1() {
+    // Under a 4 GB address-space limit the 120 GB weight of a 100,000-channel cell is
+    // refused (Linux also refuses it without the limit, under its default overcommit).
+    if !Path::new("/proc/meminfo").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("huge");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4000000 && exec \"$0\" search --channels 100000 --ignore-memory-estimate --out \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_entrannas"))
+        .arg(&run)
+        .output()
+        .expect("sh runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "error: out of memory: the system refused an allocation of 120000000000 bytes"
+        ) && err.contains(&format!(
+            "while searching at batch size 64 in {}",
+            run.display()
+        )) && err.contains("lower the batch size"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!run.join("history.jsonl").exists());
+}
+
+/// A small `tmpfs` mounted at a directory, unmounted when dropped: a real disk that
+/// fills up, and that can be made read-only. Needs root and a machine that allows
+/// `mount` (CI's may not: the tests that need one say so and skip).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let options = format!("size={size}");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root and permission)");
+        }
+        mounted.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn remount(&self, mode: &str) {
+        let options = format!("remount,{mode}");
+        let status = Command::new("mount")
+            .args(["-o", &options])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Copies directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_during_a_checkpoint_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("small"), "200k") else {
+        return;
+    };
+    let straight = dir.path().join("straight");
+    assert!(search_into(&straight, &[]).status.success());
+    // 200 KiB hold the first checkpoint (about 90 KiB) and the records, not a second
+    // checkpoint written beside the first.
+    let run = disk.0.join("run");
+    let out = search_into(&run, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: cannot write {}",
+            run.join("checkpoint.tmp").display()
+        )) && err.contains("No space left on device (os error 28)"),
+        "{err}"
+    );
+    assert!(run.join("checkpoint").join("state.json").is_file());
+    // The run, moved to a disk with room, resumes to the uninterrupted result.
+    let moved = dir.path().join("moved");
+    copy_dir(&run, &moved);
+    let out = entrannas(&["search", "--resume", moved.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_search(&straight, &moved);
+}
+
+#[test]
+fn a_read_only_run_directory_is_an_error_naming_it_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "2m") else {
+        return;
+    };
+    let run = disk.0.join("run");
+    assert!(search_into(&run, &[]).status.success());
+    let before = history_without_times(&run);
+    disk.remount("ro");
+    let out = entrannas(&["search", "--resume", run.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot write {}", run.display()))
+            && err.contains("Read-only file system (os error 30)"),
+        "{err}"
+    );
+    let fresh = disk.0.join("fresh");
+    let out = search_into(&fresh, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot create {}", fresh.display()))
+            && err.contains("Read-only file system (os error 30)"),
+        "{err}"
+    );
+    disk.remount("rw");
+    assert_eq!(history_without_times(&run), before);
+    assert!(!fresh.exists());
 }
 
 #[test]

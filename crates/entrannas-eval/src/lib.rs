@@ -32,6 +32,7 @@
 
 pub mod config;
 mod error;
+pub mod memory;
 pub mod net;
 pub mod run;
 pub mod train;
@@ -43,7 +44,7 @@ pub use config::{LrSchedule, TrainConfig};
 pub use error::EvalError;
 pub use net::{AuxiliaryHead, Edge, TargetCell, TargetNet, TargetOutput, drop_path};
 pub use run::{
-    CheckpointState, LoadedNet, RepeatedOutcome, RunDir, TrainJob, TrainOutcome,
+    CheckpointState, LoadedNet, RepeatedOutcome, RunDir, TrainJob, TrainOutcome, check_batch_fits,
     load_for_inference, load_for_inference_with,
 };
 pub use train::{EpochRecord, StepProgress, TargetOptimizer, TrainObserver, Trainer, evaluate};

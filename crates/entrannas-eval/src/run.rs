@@ -20,9 +20,10 @@ use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
-use entrannas_data::OpenedDataset;
+use entrannas_data::{DatasetInfo, OpenedDataset};
 use entrannas_ops::{
-    BackendFailure, OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file,
+    BackendFailure, EpochProjection, MemoryEstimate, OpRegistry, RunLock, catch_backend_panic,
+    load_record_file, save_record_file,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -348,6 +349,43 @@ impl TrainJob {
         self
     }
 
+    /// The memory of one training step of this job on `info`'s images, estimated
+    /// before anything is allocated ([`crate::memory::estimate_training_memory`]).
+    ///
+    /// # Errors
+    /// A genotype the configured layout cannot build.
+    pub fn estimate_memory(&self, info: &DatasetInfo) -> Result<MemoryEstimate, EvalError> {
+        crate::memory::estimate_training_memory(&self.config, &self.genotype, &self.registry, info)
+    }
+
+    /// Times a few steps of this job on `device` (the first, then `timed` more) and the
+    /// evaluation of two batches, on `data`, and projects one epoch
+    /// ([`Trainer::project_epoch`]); writes nothing. `after_step` runs after every
+    /// step, for a memory probe.
+    ///
+    /// # Errors
+    /// A batch larger than the training set, a genotype the layout cannot build, or a
+    /// data error.
+    pub fn project_epoch<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        device: &B::Device,
+        timed: usize,
+        after_step: &mut dyn FnMut(),
+    ) -> Result<EpochProjection, EvalError> {
+        entrannas_ops::set_depthwise_conv(self.config.depthwise);
+        check_batch_fits(self.config.batch_size, data)?;
+        let mut trainer = Trainer::<B>::new(
+            self.config.clone(),
+            self.genotype.clone(),
+            &self.registry,
+            &data.info,
+            device,
+        )?;
+        let (train, test) = trainer.datasets(data)?;
+        trainer.project_epoch(&train, &test, timed, after_step)
+    }
+
     /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
     /// writing every file after every epoch. Sets the process's depthwise strategy to
     /// the configuration's (`TrainConfig::depthwise`).
@@ -502,7 +540,10 @@ impl TrainJob {
 
 /// A batch larger than the training set would make every epoch one smaller batch,
 /// whatever was asked: refused, naming both sizes.
-fn check_batch_fits(batch_size: usize, data: &OpenedDataset) -> Result<(), EvalError> {
+///
+/// # Errors
+/// [`EvalError::Config`] naming the batch size and the training set's size.
+pub fn check_batch_fits(batch_size: usize, data: &OpenedDataset) -> Result<(), EvalError> {
     let images = data.train.len();
     if batch_size > images {
         return Err(EvalError::Config(format!(

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -20,9 +20,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::augment::mix_seed;
-use entrannas_data::{DatasetInfo, ImageDataset, OpenedDataset, Prefetch, epoch_order};
+use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, OpenedDataset, Prefetch, epoch_order};
 use entrannas_ops::OpRegistry;
 use entrannas_ops::clip_global_norm;
+use entrannas_ops::resources::{EpochProjection, median};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -212,10 +213,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         );
         observer.epoch_started(epoch, config.epochs, steps);
 
-        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
-        let loss_fn = CrossEntropyLossConfig::new()
-            .with_smoothing(smoothing)
-            .init(&self.device);
+        let loss_fn = self.loss_fn();
         let zero = || Tensor::<B::InnerBackend, 1>::zeros([1], &self.device);
         let (mut loss_sum, mut correct) = (zero(), zero());
         let mut seen = 0usize;
@@ -224,19 +222,9 @@ impl<B: AutodiffBackend> Trainer<B> {
                 break;
             };
             let n = b.targets.dims()[0];
-            let out = self.net.forward(b.images, drop_path);
-            let mut loss = loss_fn.forward(out.logits.clone(), b.targets.clone());
-            if let Some(aux) = out.auxiliary {
-                let aux = loss_fn.forward(aux, b.targets.clone());
-                loss = loss + aux.mul_scalar(config.auxiliary_weight);
-            }
-            loss_sum = loss_sum + loss.clone().detach().inner().mul_scalar(n as f64);
-            correct = correct + count_correct(out.logits.detach().inner(), b.targets.inner());
-            let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
-            if let Some(max_norm) = config.grad_clip {
-                grads = clip_global_norm(&self.net, grads, max_norm);
-            }
-            self.net = self.optimizer.step(lr, self.net.clone(), grads);
+            let (loss, right) = self.step(b, &loss_fn, lr, drop_path);
+            loss_sum = loss_sum + loss.mul_scalar(n as f64);
+            correct = correct + right;
             seen += n;
 
             if (step + 1) % 10 == 0 || step + 1 == steps {
@@ -272,6 +260,105 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         observer.epoch_finished(&record);
         Ok(record)
+    }
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// One training step on `batch` at learning rate `lr` with drop-path probability
+    /// `drop_path`: forward (auxiliary loss added), backward, clipping, SGD update.
+    /// Returns the batch's mean loss and its number of correct predictions, both
+    /// still on the device.
+    pub fn step(
+        &mut self,
+        batch: ImageBatch<B>,
+        loss_fn: &CrossEntropyLoss<B>,
+        lr: f64,
+        drop_path: f64,
+    ) -> (Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>) {
+        let out = self.net.forward(batch.images, drop_path);
+        let mut loss = loss_fn.forward(out.logits.clone(), batch.targets.clone());
+        if let Some(aux) = out.auxiliary {
+            let aux = loss_fn.forward(aux, batch.targets.clone());
+            loss = loss + aux.mul_scalar(self.config.auxiliary_weight);
+        }
+        let mean = loss.clone().detach().inner();
+        let correct = count_correct(out.logits.detach().inner(), batch.targets.inner());
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        if let Some(max_norm) = self.config.grad_clip {
+            grads = clip_global_norm(&self.net, grads, max_norm);
+        }
+        self.net = self.optimizer.step(lr, self.net.clone(), grads);
+        (mean, correct)
+    }
+
+    /// The loss function of training: cross-entropy with the configured label
+    /// smoothing.
+    pub fn loss_fn(&self) -> CrossEntropyLoss<B> {
+        let smoothing =
+            (self.config.label_smoothing > 0.0).then_some(self.config.label_smoothing as f32);
+        CrossEntropyLossConfig::new()
+            .with_smoothing(smoothing)
+            .init(&self.device)
+    }
+
+    /// Times a few steps of epoch 0 on `train` (the first on its own, then `timed`
+    /// more; `after_step` runs after each, for a memory probe) and the evaluation of up
+    /// to two batches of `test`, and projects one epoch of the configuration from
+    /// them: what `entrannas train --dry-run` prints. The steps change the net's
+    /// weights: use a trainer made for the purpose.
+    ///
+    /// # Errors
+    /// A training set smaller than `1 + timed` batches, or a data error.
+    pub fn project_epoch(
+        &mut self,
+        train: &ImageDataset,
+        test: &ImageDataset,
+        timed: usize,
+        after_step: &mut dyn FnMut(),
+    ) -> Result<EpochProjection, EvalError> {
+        let batch = self.config.batch_size;
+        let available = train.len().div_ceil(batch);
+        let steps_per_epoch = self
+            .config
+            .steps_per_epoch
+            .map_or(available, |s| s.min(available));
+        let count = (1 + timed).min(train.len() / batch.max(1));
+        if count == 0 {
+            return Err(EvalError::EmptyDataset("training"));
+        }
+        let mut order = epoch_order(train.len(), self.config.seed, 0, true);
+        order.truncate(count * batch);
+        let batches = Prefetch::start(train, order, batch, 0);
+        let loss_fn = self.loss_fn();
+        let (lr, drop_path) = (self.config.lr_at(0), self.config.drop_path_at(0));
+        let mut seconds = Vec::with_capacity(count);
+        while let Some(b) = batches.next_batch::<B>(&self.device)? {
+            let start = Instant::now();
+            let (loss, _) = self.step(b, &loss_fn, lr, drop_path);
+            // Reading the loss waits for the forward; `sync` for the update.
+            let _ = scalar(loss);
+            let _ = B::sync(&self.device);
+            seconds.push(start.elapsed().as_secs_f64());
+            after_step();
+        }
+        let evaluation_seconds = if test.is_empty() {
+            0.0
+        } else {
+            let probe = test.len().min(2 * batch);
+            let sample = test.clone().with_indices((0..probe).collect());
+            let start = Instant::now();
+            evaluate(&self.net.valid(), &sample, batch)?;
+            let per_batch = start.elapsed().as_secs_f64() / probe.div_ceil(batch) as f64;
+            after_step();
+            per_batch * test.len().div_ceil(batch) as f64
+        };
+        Ok(EpochProjection {
+            first_step_seconds: seconds[0],
+            step_seconds: median(&seconds[1..]),
+            timed_steps: seconds.len() - 1,
+            steps_per_epoch,
+            evaluation_seconds,
+        })
     }
 }
 

@@ -21,6 +21,7 @@ pub mod recipes;
 pub mod record;
 pub mod registry;
 pub mod replica;
+pub mod resources;
 pub mod run_lock;
 pub mod spec;
 
@@ -38,6 +39,7 @@ pub use record::{
 };
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
+pub use resources::{EpochProjection, MemoryEstimate};
 pub use run_lock::{LOCK_FILE, RunLock, RunLockError};
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost, sequence_retained};
 

@@ -9,14 +9,13 @@
 //! (docs/PERFORMANCE.md, "Peak memory of the ladder").
 
 use entrannas_cell::CellWork;
+pub use entrannas_ops::MemoryEstimate;
 use entrannas_ops::OpRegistry;
+use entrannas_ops::resources::FLOAT_BYTES as FLOAT;
 
 use crate::SearchError;
 use crate::config::SearchConfig;
 use crate::space::Method;
-
-/// Bytes of one float.
-const FLOAT: u64 = 4;
 
 /// Peak bytes per counted activation byte, fitted to the CPU bench (the count is an
 /// upper bound: burn frees some of the tensors it counts, such as a ReLU's output that
@@ -27,31 +26,6 @@ pub const ACTIVATION_FACTOR: f64 = 0.68;
 /// Bytes a step needs besides weights and activations (allocator, runtime, batches in
 /// flight), fitted to the CPU bench.
 pub const BASE_BYTES: u64 = 45 << 20;
-
-/// A search step's memory, estimated from its configuration.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MemoryEstimate {
-    /// Trainable parameters of the super-net.
-    pub params: u64,
-    /// Weights, their gradients and the weight optimizer's momentum, in bytes (one copy
-    /// per shard replica).
-    pub weights: u64,
-    /// Activations one training forward keeps for backward, in bytes, for the whole
-    /// batch.
-    pub activations: u64,
-    /// The estimated peak of one architecture step plus one weight step, in bytes.
-    pub peak: u64,
-    /// The part of `peak` that no tensor accounts for ([`BASE_BYTES`]).
-    pub base: u64,
-}
-
-impl MemoryEstimate {
-    /// The part of the peak that does not grow with the batch: the base and the
-    /// weights.
-    pub fn fixed(&self) -> u64 {
-        self.base.saturating_add(self.weights)
-    }
-}
 
 /// The memory of a step of `config`'s search on images of `[channels, height, width]`
 /// with `classes` classes. DST is estimated at its dense start (every pair computed,
@@ -98,16 +72,13 @@ pub fn estimate_with_pairs(
     let weights = params
         .saturating_mul(FLOAT * 3)
         .saturating_mul(config.shards.max(1) as u64);
-    let peak = BASE_BYTES
-        .saturating_add(weights)
-        .saturating_add((activations as f64 * ACTIVATION_FACTOR) as u64);
-    Ok(MemoryEstimate {
+    Ok(MemoryEstimate::from_parts(
         params,
         weights,
         activations,
-        peak,
-        base: BASE_BYTES,
-    })
+        ACTIVATION_FACTOR,
+        BASE_BYTES,
+    ))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{CellPlan, CellTopology, Genotype};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
+use entrannas_ops::resources::{EpochProjection, median};
 use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
 use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, DroppedEdges, Rule,
@@ -618,6 +619,104 @@ impl<B: AutodiffBackend> Searcher<B> {
             ]
         })?;
         Ok((supernet, child))
+    }
+
+    /// Times a few iterations of epoch 0 as [`Searcher::train_epoch`] runs them (the
+    /// first on its own, then `timed` more; `after_step` runs after each, for a memory
+    /// probe) and the end-of-epoch evaluation on two batches of `val_eval` (and, when
+    /// the configuration recalibrates, after one and after two batches of BN
+    /// recalibration), and projects one
+    /// epoch from them: what `entrannas search --dry-run` prints. The iterations update
+    /// the weights and the architecture: use a searcher made for the purpose.
+    ///
+    /// # Errors
+    /// Splits smaller than `1 + timed` batches, or a data error.
+    pub fn project_epoch(
+        &mut self,
+        train: &ImageDataset,
+        val: &ImageDataset,
+        val_eval: &ImageDataset,
+        timed: usize,
+        after_step: &mut dyn FnMut(),
+    ) -> Result<EpochProjection, SearchError> {
+        let config = self.config.clone();
+        let batch = config.batch_size.max(1);
+        let available = train.len().div_ceil(batch).min(val.len().div_ceil(batch));
+        let steps_per_epoch = config
+            .steps_per_epoch
+            .map_or(available, |s| s.min(available));
+        let count = (1 + timed).min(train.len().min(val.len()) / batch);
+        if count == 0 {
+            return Err(SearchError::Config(format!(
+                "the splits ({} and {} images) hold no batch of {batch} to time",
+                train.len(),
+                val.len()
+            )));
+        }
+        let (tau, lr) = (config.schedule().at_epoch(0), config.lr_at(0));
+        let take = |dataset: &ImageDataset, seed: u64| {
+            let mut order = epoch_order(dataset.len(), seed, 0, true);
+            order.truncate(count * batch);
+            Prefetch::start(dataset, order, batch, 0)
+        };
+        let (train_batches, val_batches) =
+            (take(train, config.seed), take(val, config.seed ^ 0x5eed));
+        let mut derivation = self.derive(tau)?;
+        let mut seconds = Vec::with_capacity(count);
+        while let (Some(v), Some(t)) = (
+            val_batches.next_batch::<B>(&self.device)?,
+            train_batches.next_batch::<B>(&self.device)?,
+        ) {
+            let start = Instant::now();
+            let out = self.step(&mut derivation, &v, &t, tau, lr)?;
+            let _ = scalar(out.loss);
+            let _ = B::sync(&self.device);
+            seconds.push(start.elapsed().as_secs_f64());
+            after_step();
+        }
+        let evaluated = config
+            .eval_limit
+            .map_or(val_eval.len(), |l| l.min(val_eval.len()));
+        let probe = evaluated.min(2 * batch);
+        let evaluation_seconds = if probe == 0 {
+            0.0
+        } else {
+            let sample = val_eval.clone().with_indices((0..probe).collect());
+            let start = Instant::now();
+            self.evaluate(&sample, &derivation, tau)?;
+            let plain = start.elapsed().as_secs_f64();
+            let probed = probe.div_ceil(batch);
+            let per_batch = plain / probed as f64;
+            let unprobed = (evaluated.div_ceil(batch) - probed) as f64;
+            let mut total = plain + per_batch * unprobed;
+            let calibrations = config.child_bn_batches.min(train.len().div_ceil(batch));
+            if calibrations > 0 {
+                // Timed with one and with two calibration batches (per network): the
+                // difference is one batch's, the rest the fixed part (the evaluation of
+                // the sample, saving and restoring the statistics).
+                let mut recalibrated = |batches| -> Result<f64, SearchError> {
+                    let start = Instant::now();
+                    self.evaluate_recalibrated(train, &sample, &derivation, tau, batches, 0)?;
+                    Ok(start.elapsed().as_secs_f64())
+                };
+                let one = recalibrated(1)?;
+                let per_calibration = if calibrations > 1 {
+                    (recalibrated(2)? - one).max(0.0)
+                } else {
+                    0.0
+                };
+                total += one + per_calibration * (calibrations - 1) as f64 + per_batch * unprobed;
+            }
+            after_step();
+            total
+        };
+        Ok(EpochProjection {
+            first_step_seconds: seconds[0],
+            step_seconds: median(&seconds[1..]),
+            timed_steps: seconds.len() - 1,
+            steps_per_epoch,
+            evaluation_seconds,
+        })
     }
 
     /// Accuracies of the super-net and of the child-net on `dataset`, each after

@@ -523,15 +523,29 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
     // enormous memory estimate, but the batch is what to change.
     let (train, val) = split_sizes(&config, &data)?;
     entrannas_search::run::check_batch_fits(config.batch_size, train, val)?;
-    let estimate = crate::memory::preflight(
+    let estimate = entrannas_search::memory::estimate_search_memory(
         &config,
-        &data.info,
-        &devices[0],
-        args.ignore_memory_estimate || args.dry_run,
+        [data.info.channels, data.info.height, data.info.width],
+        data.info.classes,
     )?;
+    let limit = crate::memory::limit_for(&devices[0]);
+    let fits = crate::memory::check("search", &estimate, config.batch_size, limit.as_ref());
     if args.dry_run {
-        println!("{}", plan(&config, &data, (train, val), &estimate));
+        let timed = fits.is_ok() || args.ignore_memory_estimate;
+        let task = DryRun {
+            config,
+            data,
+            splits: (train, val),
+            estimate,
+            limit,
+            timed,
+            device_pool: device_memory_reader(&devices[0]),
+        };
+        println!("{}", dispatch_devices(&devices, task)??);
         return Ok(());
+    }
+    if !args.ignore_memory_estimate {
+        fits?;
     }
     let run = match run {
         Some(run) => run,
@@ -540,6 +554,11 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
             args.force,
         )?,
     };
+    crate::alloc_guard::set_context(format!(
+        "searching at batch size {} in {}",
+        config.batch_size,
+        run.path().display()
+    ));
     dispatch_devices(
         &devices,
         SearchTask {
@@ -564,30 +583,84 @@ fn split_sizes(config: &SearchConfig, data: &OpenedDataset) -> Result<(usize, us
     Ok((split.train.len(), split.val.len()))
 }
 
-/// What `--dry-run` prints: the search's size, its splits (`(train, val)` images)
-/// and steps, and its estimated memory beside what the machine has.
-fn plan(
-    config: &SearchConfig,
-    data: &OpenedDataset,
-    (train, val): (usize, usize),
-    estimate: &entrannas_search::memory::MemoryEstimate,
-) -> String {
-    let full = train.min(val) / config.batch_size.max(1);
-    let steps = config.steps_per_epoch.map_or(full, |s| s.min(full));
-    let limit = crate::memory::cpu_limit().map_or("unknown".to_string(), |l| {
-        format!("{:.0} MiB ({})", l.bytes as f64 / 1048576.0, l.source)
-    });
-    format!(
-        "plan: {} search, C = {}, {} cells, {} epochs at batch {} on {}\n  split: {train} images train the weights, {val} the architecture; {steps} steps per epoch, {} architecture steps in all\n  memory: {}\n  main memory the process can have: {limit}\n  (the step time is not measured here: `entrannas bench` times steps on a device)",
-        config.method,
-        config.channels,
-        config.layers,
-        config.epochs,
-        config.batch_size,
-        data.location,
-        steps * config.epochs,
-        crate::memory::describe(estimate, config.batch_size),
-    )
+/// `--dry-run`: the plan, and (when the estimate fits or is ignored) a few steps timed
+/// on the device with their memory measured; nothing is written.
+struct DryRun {
+    config: SearchConfig,
+    data: OpenedDataset,
+    /// Images in the weight and architecture splits.
+    splits: (usize, usize),
+    estimate: entrannas_search::memory::MemoryEstimate,
+    limit: Option<crate::memory::MemoryLimit>,
+    timed: bool,
+    device_pool: Option<Box<dyn FnMut() -> Option<u64>>>,
+}
+
+impl DevicesTask for DryRun {
+    type Output = Result<String, CliError>;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, label: &str) -> Self::Output {
+        let DryRun {
+            config,
+            data,
+            splits: (train, val),
+            estimate,
+            limit,
+            timed,
+            device_pool,
+        } = self;
+        let full = train.min(val).div_ceil(config.batch_size.max(1));
+        let steps = config.steps_per_epoch.map_or(full, |s| s.min(full));
+        let mut text = format!(
+            "plan: {} search, C = {}, {} cells, {} epochs at batch {} on {}\n  split: {train} images train the weights, {val} the architecture; {steps} steps per epoch, {} architecture steps in all",
+            config.method,
+            config.channels,
+            config.layers,
+            config.epochs,
+            config.batch_size,
+            data.location,
+            steps * config.epochs,
+        );
+        let (projection, measured) = if timed {
+            entrannas_ops::set_depthwise_conv(config.depthwise);
+            let mut probe = memory_probe(label, device_pool);
+            let (projection, measured) = crate::plan::measure(probe.as_mut(), |after_step| {
+                let split = data.search_split(&entrannas_data::SearchSplit {
+                    train_portion: config.train_portion,
+                    val_portion: config.val_portion,
+                    seed: config.seed,
+                })?;
+                let mut searcher =
+                    entrannas_search::Searcher::<B>::new(config.clone(), &data.info, &devices[0])?;
+                searcher.set_devices(&devices)?;
+                let val_eval = split.val.clone().with_augment(None, config.seed);
+                Ok::<_, CliError>(searcher.project_epoch(
+                    &split.train,
+                    &split.val,
+                    &val_eval,
+                    crate::plan::TIMED_STEPS,
+                    after_step,
+                )?)
+            });
+            (Some(projection?), measured)
+        } else {
+            (None, None)
+        };
+        text.push('\n');
+        text.push_str(&crate::plan::memory_lines(
+            &estimate,
+            config.batch_size,
+            measured,
+            limit.as_ref(),
+        ));
+        text.push('\n');
+        match (&projection, &limit) {
+            (Some(p), _) => text.push_str(&crate::plan::time_line(label, p, config.epochs)),
+            (None, Some(limit)) => text.push_str(&crate::plan::not_timed(limit)),
+            (None, None) => {}
+        }
+        Ok(text)
+    }
 }
 
 /// A `--depthwise` given with `--resume` must be the one the run recorded: the

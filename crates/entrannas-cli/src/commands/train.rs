@@ -88,6 +88,15 @@ pub struct TrainArgs {
     /// Evaluate on at most this many test images per epoch.
     #[arg(long)]
     pub eval_limit: Option<usize>,
+    /// Print the plan (parameters, estimated peak memory, steps, and the time per epoch
+    /// projected from a few timed steps on the device) and exit without training or
+    /// writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Train even when the memory estimate exceeds the memory the device can have (the
+    /// estimate can be wrong; docs/BENCHMARKS.md says how it is made).
+    #[arg(long)]
+    pub ignore_memory_estimate: bool,
 }
 
 impl TrainArgs {
@@ -277,6 +286,31 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
     };
     let data = job.config.open_dataset()?;
     super::data::report_skipped(&data);
+    entrannas_eval::check_batch_fits(job.config.batch_size, &data)?;
+    let estimate = job.estimate_memory(&data.info)?;
+    let limit = crate::memory::limit_for(&device);
+    let fits = crate::memory::check("training", &estimate, job.config.batch_size, limit.as_ref());
+    if args.dry_run {
+        let timed = fits.is_ok() || args.ignore_memory_estimate;
+        let task = TrainDryRun {
+            job,
+            data,
+            estimate,
+            limit,
+            timed,
+            device_pool: device_memory_reader(&device),
+        };
+        println!("{}", dispatch(&device, task)??);
+        return Ok(());
+    }
+    if !args.ignore_memory_estimate {
+        fits?;
+    }
+    crate::alloc_guard::set_context(format!(
+        "training at batch size {} in {}",
+        job.config.batch_size,
+        out.display()
+    ));
     dispatch(
         &device,
         TrainTask {
@@ -289,6 +323,81 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             device_pool: device_memory_reader(&device),
         },
     )?
+}
+
+/// `train --dry-run`: the plan, and (when the estimate fits or is ignored) a few steps
+/// timed on the device with their memory measured; nothing is written.
+struct TrainDryRun {
+    job: TrainJob,
+    data: OpenedDataset,
+    estimate: entrannas_ops::MemoryEstimate,
+    limit: Option<crate::memory::MemoryLimit>,
+    timed: bool,
+    device_pool: Option<Box<dyn FnMut() -> Option<u64>>>,
+}
+
+impl BackendTask for TrainDryRun {
+    type Output = Result<String, CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
+        let TrainDryRun {
+            job,
+            data,
+            estimate,
+            limit,
+            timed,
+            device_pool,
+        } = self;
+        let config = &job.config;
+        let batch = config.batch_size.max(1);
+        let full = data.train.len().div_ceil(batch);
+        let steps = config.steps_per_epoch.map_or(full, |s| s.min(full));
+        let tested = config
+            .eval_limit
+            .map_or(data.test.len(), |l| l.min(data.test.len()));
+        let cost = job
+            .config
+            .target_spec(&data.info)
+            .plan(&job.genotype, &job.registry)
+            .map_err(entrannas_eval::EvalError::from)?
+            .cost();
+        let mut text = format!(
+            "plan: training, {} layout, C = {}, L = {}, {} epochs at batch {} on {}\n  net: {} parameters ({} in the auxiliary head), {} multiply-adds per image\n  data: {} training images, {steps} steps per epoch; {tested} test images evaluated per epoch",
+            config.layout,
+            config.channels,
+            config.layers,
+            config.epochs,
+            config.batch_size,
+            data.location,
+            cost.params + cost.auxiliary_params,
+            cost.auxiliary_params,
+            cost.flops,
+            data.train.len(),
+        );
+        let (projection, measured) = if timed {
+            let mut probe = memory_probe(label, device_pool);
+            let (projection, measured) = crate::plan::measure(probe.as_mut(), |after_step| {
+                job.project_epoch::<B>(&data, &device, crate::plan::TIMED_STEPS, after_step)
+            });
+            (Some(projection?), measured)
+        } else {
+            (None, None)
+        };
+        text.push('\n');
+        text.push_str(&crate::plan::memory_lines(
+            &estimate,
+            config.batch_size,
+            measured,
+            limit.as_ref(),
+        ));
+        text.push('\n');
+        match (&projection, &limit) {
+            (Some(p), _) => text.push_str(&crate::plan::time_line(label, p, config.epochs)),
+            (None, Some(limit)) => text.push_str(&crate::plan::not_timed(limit)),
+            (None, None) => {}
+        }
+        Ok(text)
+    }
 }
 
 /// Arguments of `entrannas eval`.
