@@ -14,6 +14,7 @@
 
 use clap::Parser;
 use entrannas_examples::{CommonArgs, Cpu, EpochLine, ExampleError, Table, pct};
+use entrannas_ops::OpRegistry;
 use entrannas_search::{RunDir, run_search};
 
 /// One EnTranNAS search on the embedded Fashion-MNIST subset (or `--dataset`).
@@ -37,6 +38,7 @@ fn run(cli: Cli) -> Result<(), ExampleError> {
     };
     let outcome = run_search::<Cpu>(
         &config,
+        &OpRegistry::default(),
         &data,
         &run,
         false,

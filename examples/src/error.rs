@@ -10,6 +10,12 @@ pub enum ExampleError {
     /// A search failed (configuration, run directory, checkpoint).
     #[error(transparent)]
     Search(#[from] entrannas_search::SearchError),
+    /// A training failed (configuration, run directory, checkpoint).
+    #[error(transparent)]
+    Eval(#[from] entrannas_eval::EvalError),
+    /// An operation could not be registered.
+    #[error(transparent)]
+    Ops(#[from] entrannas_ops::OpsError),
     /// The dataset could not be read.
     #[error(transparent)]
     Data(#[from] entrannas_data::DataError),

@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod child_bn;
+pub mod custom_op;
 pub mod error;
 pub mod extended_space;
 pub mod lambda_sweep;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use entrannas_data::OpenedDataset;
+use entrannas_ops::OpRegistry;
 use entrannas_report::{Environment, write_evolution, write_report};
 use entrannas_search::{
     EpochRecord, RunDir, SearchConfig, SearchObserver, SearchOutcome, run_search,
@@ -149,6 +150,7 @@ pub fn run_trials(
         };
         let outcome = run_search::<Cpu>(
             &trial.config,
+            &OpRegistry::default(),
             data,
             &run,
             resume,

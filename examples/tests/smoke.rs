@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use clap::Parser;
+use entrannas_examples::custom_op::{self, CustomOpArgs, SEP_CONV_7X7};
 use entrannas_examples::extended_space::{self, ExtendedSpaceArgs};
 use entrannas_examples::lambda_sweep::{self, LambdaSweepArgs};
 use entrannas_examples::table1::{self, Table1Args};
@@ -397,4 +398,36 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn a_registered_op_is_searched_trained_and_reloaded() {
+    let _seeded = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    // Only the registered op besides `none`: every derived connection names it.
+    let args: CustomOpArgs = parse(dir.path(), &["--ops", "none,sep_conv_7x7"]);
+    let outcome = custom_op::run(&args).unwrap();
+    assert_eq!(
+        outcome.connections, 8,
+        "2 nodes, 2 inputs each, 2 cell types"
+    );
+    assert_eq!(outcome.custom_connections, outcome.connections);
+    assert!(
+        outcome
+            .genotype
+            .to_darts_text()
+            .contains(&format!("('{SEP_CONV_7X7}', 0)"))
+    );
+    assert!(outcome.search_dir.join("genotype.json").is_file());
+    let config = std::fs::read_to_string(outcome.search_dir.join("config.json")).unwrap();
+    assert!(config.contains(SEP_CONV_7X7), "{config}");
+    // The reloaded net computes what the trained one did.
+    assert_eq!(outcome.reloaded_accuracy, outcome.trained_accuracy);
+    // An unknown op is an error naming it and the registered ones.
+    let args: CustomOpArgs = parse(&dir.path().join("bad"), &["--ops", "none,sep_conv_9x9"]);
+    let err = custom_op::run(&args).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown candidate op `sep_conv_9x9`") && err.contains(SEP_CONV_7X7),
+        "{err}"
+    );
 }

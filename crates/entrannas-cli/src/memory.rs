@@ -238,7 +238,13 @@ mod tests {
     #[test]
     fn a_search_larger_than_any_machine_is_refused_naming_the_figures() {
         let config = SearchConfig::new().with_channels(100_000_000);
-        let estimate = estimate_search_memory(&config, [1, 28, 28], 10).unwrap();
+        let estimate = estimate_search_memory(
+            &config,
+            &entrannas_ops::OpRegistry::default(),
+            [1, 28, 28],
+            10,
+        )
+        .unwrap();
         let Some(limit) = limit_for(&DeviceSpec::default()) else {
             return; // not Linux: nothing to compare with
         };

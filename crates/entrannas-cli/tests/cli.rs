@@ -352,6 +352,39 @@ fn a_read_only_run_directory_is_an_error_naming_it_and_changes_nothing() {
 }
 
 #[test]
+fn a_search_over_an_op_list_records_it_and_bad_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("ops");
+    let out = search_into(&run, &["--ops", "skip_connect,conv_3x3,max_pool_3x3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = read_json(&run.join("config.json"));
+    assert_eq!(
+        config["candidate_ops"],
+        serde_json::json!(["skip_connect", "conv_3x3", "max_pool_3x3"])
+    );
+    let genotype = std::fs::read_to_string(run.join("genotype.txt")).unwrap();
+    for op in ["sep_conv_3x3", "dil_conv_3x3", "avg_pool_3x3"] {
+        assert!(!genotype.contains(op), "{genotype}");
+    }
+    for (ops, message) in [
+        (
+            "none,conv_9x9",
+            "unknown candidate op `conv_9x9`; the registered ops are: none",
+        ),
+        (
+            "conv_3x3,conv_3x3",
+            "candidate op `conv_3x3` is listed twice",
+        ),
+    ] {
+        let out = entrannas(&["search", "--dry-run", "--ops", ops]);
+        assert_eq!(out.status.code(), Some(2), "{ops}");
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    let out = entrannas(&["search", "--ops", "none,conv_3x3", "--space", "extended"]);
+    assert_eq!(out.status.code(), Some(2), "--ops and --space conflict");
+}
+
+#[test]
 fn a_genotype_with_an_unknown_op_names_the_op_and_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.txt");

@@ -17,9 +17,13 @@ pub struct SearchConfig {
     /// `entran` (default), `dst` or `darts`.
     #[config(default = "Method::Entran")]
     pub method: Method,
-    /// `standard` (8 ops) or `extended` (13 ops).
+    /// `standard` (8 ops) or `extended` (13 ops); see [`SearchConfig::ops`].
     #[config(default = "OpSpace::Standard")]
     pub space: OpSpace,
+    /// The candidate operations by registered name, replacing the space's list
+    /// (`--ops`): any built-in or any op registered in the [`entrannas_ops::OpRegistry`]
+    /// the search is given. `None`: the space's list.
+    pub candidate_ops: Option<Vec<String>>,
     /// Engine-cell placement: `first` (default), `last`, `half`, `all`. DARTS uses `all`.
     #[config(default = "EnginePlacement::First")]
     pub engine: EnginePlacement,
@@ -248,9 +252,44 @@ impl SearchConfig {
             .with_tau_final(Some(0.1))
     }
 
-    /// The candidate ops of the configured space and method.
+    /// The candidate ops: [`SearchConfig::candidate_ops`] when given, else those of the
+    /// configured space for the method (DST leaves `none` out).
     pub fn ops(&self) -> Vec<String> {
-        self.space.ops(self.method)
+        self.candidate_ops
+            .clone()
+            .unwrap_or_else(|| self.space.ops(self.method))
+    }
+
+    /// Checks the candidate ops against `registry`: every name registered, none twice,
+    /// at least one that is not `none`, and no `none` for DST (its thresholds prune
+    /// edges instead). The error names the op and lists the registered ones.
+    pub fn validate_ops(&self, registry: &entrannas_ops::OpRegistry) -> Result<(), SearchError> {
+        let ops = self.ops();
+        let bad = |m: String| Err(SearchError::Config(m));
+        let listed = || registry.names().join(", ");
+        for (i, op) in ops.iter().enumerate() {
+            if !registry.contains(op) {
+                return bad(format!(
+                    "unknown candidate op `{op}`; the registered ops are: {}",
+                    listed()
+                ));
+            }
+            if ops[..i].contains(op) {
+                return bad(format!("candidate op `{op}` is listed twice"));
+            }
+        }
+        if ops.iter().all(|op| registry.is_zero(op)) {
+            return bad(format!(
+                "the candidate ops need at least one that is not `none`; the registered ops are: {}",
+                listed()
+            ));
+        }
+        if self.method == Method::Dst && ops.iter().any(|op| registry.is_zero(op)) {
+            return bad(
+                "DST searches without the `none` op (its thresholds prune edges instead): leave it out of the candidate ops".into(),
+            );
+        }
+        Ok(())
     }
 
     /// The temperature schedule: explicit values, else the method's.
@@ -361,6 +400,45 @@ impl SearchConfig {
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
+    use entrannas_ops::OpRegistry;
+
+    #[test]
+    fn candidate_ops_replace_the_space_and_are_checked_against_the_registry() {
+        let registry = OpRegistry::default();
+        let list = |ops: &[&str]| Some(ops.iter().map(|o| o.to_string()).collect());
+        let standard = SearchConfig::new();
+        assert_eq!(standard.ops().len(), 8);
+        assert!(standard.validate_ops(&registry).is_ok());
+        let mine =
+            SearchConfig::new().with_candidate_ops(list(&["none", "conv_3x3", "skip_connect"]));
+        assert_eq!(mine.ops(), ["none", "conv_3x3", "skip_connect"]);
+        assert!(mine.validate_ops(&registry).is_ok());
+        let error = |config: SearchConfig| config.validate_ops(&registry).unwrap_err().to_string();
+        let unknown = error(SearchConfig::new().with_candidate_ops(list(&["none", "conv_9x9"])));
+        assert!(
+            unknown.contains("unknown candidate op `conv_9x9`") && unknown.contains("dil_conv_5x5"),
+            "{unknown}"
+        );
+        let twice = error(SearchConfig::new().with_candidate_ops(list(&["conv_3x3", "conv_3x3"])));
+        assert!(twice.contains("`conv_3x3` is listed twice"), "{twice}");
+        assert!(
+            error(SearchConfig::new().with_candidate_ops(list(&["none"]))).contains("not `none`")
+        );
+        assert!(error(SearchConfig::new().with_candidate_ops(list(&[]))).contains("not `none`"));
+        let dst = SearchConfig::new().with_method(Method::Dst);
+        assert!(!dst.ops().contains(&"none".to_string()));
+        assert!(error(dst.with_candidate_ops(list(&["none", "conv_3x3"]))).contains("DST"));
+        // A configuration written before the field existed reads as the space's list.
+        let old = serde_json::to_value(SearchConfig::new()).unwrap();
+        let mut old = old.as_object().unwrap().clone();
+        old.remove("candidate_ops");
+        let dir = std::env::temp_dir().join(format!("entrannas-old-config-{}", std::process::id()));
+        std::fs::write(&dir, serde_json::to_string(&old).unwrap()).unwrap();
+        let read = SearchConfig::read(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(read.candidate_ops, None);
+        assert_eq!(read.ops().len(), 8);
+    }
 
     #[test]
     fn a_config_written_before_shards_existed_reads_as_one_shard() {

@@ -33,10 +33,11 @@ pub const BASE_BYTES: u64 = 45 << 20;
 /// connections per node.
 pub fn estimate_search_memory(
     config: &SearchConfig,
+    registry: &OpRegistry,
     image: [usize; 3],
     classes: usize,
 ) -> Result<MemoryEstimate, SearchError> {
-    estimate_with_pairs(config, image, classes, None)
+    estimate_with_pairs(config, registry, image, classes, None)
 }
 
 /// [`estimate_search_memory`] with the connections a sparse DST state keeps (normal,
@@ -44,13 +45,14 @@ pub fn estimate_search_memory(
 /// cells the same (DST derives every pair it weights).
 pub fn estimate_with_pairs(
     config: &SearchConfig,
+    registry: &OpRegistry,
     [channels, height, width]: [usize; 3],
     classes: usize,
     dst_pairs: Option<(usize, usize)>,
 ) -> Result<MemoryEstimate, SearchError> {
+    config.validate_ops(registry)?;
     let net = config.supernet(channels, classes);
-    let registry = OpRegistry::default();
-    let params = net.params(&registry)?;
+    let params = net.params(registry)?;
     let both = |work| (work, work);
     let (engine, transit) = match (config.method, dst_pairs) {
         (Method::Dst, None) => (both(CellWork::Engine), both(CellWork::Engine)),
@@ -63,7 +65,7 @@ pub fn estimate_with_pairs(
             both(CellWork::Pairs(2 * config.nodes)),
         ),
     };
-    let per_image = net.retained_elements(&registry, [height, width], engine, transit)?;
+    let per_image = net.retained_elements(registry, [height, width], engine, transit)?;
     // Saturating: an absurd configuration (a hundred million channels) must give a
     // huge estimate to refuse, not an overflow.
     let activations = per_image
@@ -112,7 +114,14 @@ mod tests {
             let config = rung.config(&bench, batch);
             // The sparse rung's plan keeps 6 + 4 connections (bench's `conn n+r`).
             let pairs = (rung == Rung::DstSparse).then_some((6, 4));
-            let estimate = estimate_with_pairs(&config, bench.image, bench.classes, pairs).unwrap();
+            let estimate = estimate_with_pairs(
+                &config,
+                &OpRegistry::default(),
+                bench.image,
+                bench.classes,
+                pairs,
+            )
+            .unwrap();
             let peak = estimate.peak as f64 / MIB;
             let error = (peak - measured) / measured;
             assert!(
@@ -131,7 +140,7 @@ mod tests {
         // (docs/PERFORMANCE.md, "Both cores").
         let bench = BenchConfig::default();
         let config = Rung::Bottleneck.config(&bench, 64);
-        let peak = estimate_search_memory(&config, [1, 28, 28], 10)
+        let peak = estimate_search_memory(&config, &OpRegistry::default(), [1, 28, 28], 10)
             .unwrap()
             .peak as f64
             / MIB;
@@ -142,7 +151,13 @@ mod tests {
     fn activations_grow_with_the_batch_and_dst_is_costed_at_its_dense_start() {
         let bench = BenchConfig::default();
         let at = |rung: Rung, batch| {
-            estimate_search_memory(&rung.config(&bench, batch), bench.image, bench.classes).unwrap()
+            estimate_search_memory(
+                &rung.config(&bench, batch),
+                &OpRegistry::default(),
+                bench.image,
+                bench.classes,
+            )
+            .unwrap()
         };
         let (small, large) = (at(Rung::Bottleneck, 32), at(Rung::Bottleneck, 64));
         assert_eq!(large.activations, 2 * small.activations);

@@ -564,6 +564,7 @@ impl RunsOutcome {
 /// `devices` as for [`run_search`].
 pub fn run_searches<B: AutodiffBackend>(
     config: &SearchConfig,
+    registry: &OpRegistry,
     runs: usize,
     data: &OpenedDataset,
     parent: &RunDir,
@@ -603,15 +604,16 @@ pub fn run_searches<B: AutodiffBackend>(
             RunDir::create(&path, false)?
         };
         let config = config.clone().with_seed(seed);
-        let outcome = match run_search::<B>(&config, data, &run, started, observer, devices) {
-            Err(SearchError::Stopped { epochs_done, .. }) => {
-                return Err(SearchError::Stopped {
-                    run: parent.path().to_path_buf(),
-                    epochs_done,
-                });
-            }
-            other => other?,
-        };
+        let outcome =
+            match run_search::<B>(&config, registry, data, &run, started, observer, devices) {
+                Err(SearchError::Stopped { epochs_done, .. }) => {
+                    return Err(SearchError::Stopped {
+                        run: parent.path().to_path_buf(),
+                        epochs_done,
+                    });
+                }
+                other => other?,
+            };
         outcomes.push(outcome);
         if index + 1 < plan.runs && observer.should_stop() {
             return Err(SearchError::Stopped {
@@ -681,6 +683,7 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 /// depthwise strategy is set to the configuration's (`SearchConfig::depthwise`).
 pub fn run_search<B: AutodiffBackend>(
     config: &SearchConfig,
+    registry: &OpRegistry,
     data: &OpenedDataset,
     run: &RunDir,
     resume: bool,
@@ -704,7 +707,7 @@ pub fn run_search<B: AutodiffBackend>(
     let device = devices
         .first()
         .ok_or_else(|| SearchError::Config("no device given".into()))?;
-    let mut searcher = Searcher::<B>::new(config.clone(), &data.info, device)?;
+    let mut searcher = Searcher::<B>::with_registry(config.clone(), registry, &data.info, device)?;
     searcher.set_devices(devices)?;
     let checkpointed = resume && run.latest_checkpoint()?.is_some();
     if resume && !checkpointed {
@@ -742,7 +745,6 @@ pub fn run_search<B: AutodiffBackend>(
         [info.channels, info.height, info.width],
         info.classes,
     );
-    let registry = OpRegistry::default();
     for epoch in start..config.epochs {
         let mut record = catch_backend_panic(|| {
             searcher.train_epoch(epoch, &search.train, &search.val, &val_eval, observer)
@@ -756,7 +758,7 @@ pub fn run_search<B: AutodiffBackend>(
             run: run.path().to_path_buf(),
             epochs_done: epoch,
         })??;
-        match target_net_cost(&record.genotype, &target, &registry) {
+        match target_net_cost(&record.genotype, &target, registry) {
             Ok(cost) => {
                 record.target_params = Some(cost.params);
                 record.target_flops = Some(cost.flops);
@@ -841,7 +843,16 @@ mod tests {
 
     /// Runs `config` through in `run`, on one CPU device, with no observer.
     fn search_through(config: &SearchConfig, run: &RunDir) -> SearchOutcome {
-        run_search::<B>(config, &data(), run, false, &mut (), &[Default::default()]).unwrap()
+        run_search::<B>(
+            config,
+            &OpRegistry::default(),
+            &data(),
+            run,
+            false,
+            &mut (),
+            &[Default::default()],
+        )
+        .unwrap()
     }
 
     fn tiny(method: Method) -> SearchConfig {
@@ -948,9 +959,17 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let run = RunDir::create(dir.path().join("run"), false).unwrap();
             let devices = vec![Default::default(); devices];
-            let mut history = run_search::<B>(config, &data(), &run, false, &mut (), &devices)
-                .unwrap()
-                .history;
+            let mut history = run_search::<B>(
+                config,
+                &OpRegistry::default(),
+                &data(),
+                &run,
+                false,
+                &mut (),
+                &devices,
+            )
+            .unwrap()
+            .history;
             for r in &mut history {
                 (r.seconds, r.images_per_second) = (0.0, 0.0);
             }
@@ -993,6 +1012,7 @@ mod tests {
         // 48 images, half for each split.
         let err = run_search::<B>(
             &tiny(Method::Entran).with_batch_size(25),
+            &OpRegistry::default(),
             &data(),
             &run,
             false,
@@ -1031,6 +1051,7 @@ mod tests {
         let devices = vec![Default::default(); 3];
         let err = run_search::<B>(
             &tiny(Method::Entran).with_shards(2),
+            &OpRegistry::default(),
             &data(),
             &run,
             false,
@@ -1040,9 +1061,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("3 devices but 2 shard(s)"), "{err}");
-        let err = run_search::<B>(&tiny(Method::Entran), &data(), &run, false, &mut (), &[])
-            .unwrap_err()
-            .to_string();
+        let err = run_search::<B>(
+            &tiny(Method::Entran),
+            &OpRegistry::default(),
+            &data(),
+            &run,
+            false,
+            &mut (),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no device"), "{err}");
     }
 
@@ -1199,10 +1228,20 @@ mod tests {
     ) -> (SearchOutcome, RunDir) {
         let devices = [Default::default()];
         let straight = RunDir::create(dir.join("straight"), false).unwrap();
-        let full = run_search::<B>(config, &data(), &straight, false, &mut (), &devices).unwrap();
+        let full = run_search::<B>(
+            config,
+            &OpRegistry::default(),
+            &data(),
+            &straight,
+            false,
+            &mut (),
+            &devices,
+        )
+        .unwrap();
         let interrupted = RunDir::create(dir.join("interrupted"), false).unwrap();
         let stopped = run_search::<B>(
             config,
+            &OpRegistry::default(),
             &data(),
             &interrupted,
             false,
@@ -1242,10 +1281,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let devices = [Default::default()];
         let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
-        let full = run_search::<B>(&config, &data(), &straight, false, &mut (), &devices).unwrap();
+        let full = run_search::<B>(
+            &config,
+            &OpRegistry::default(),
+            &data(),
+            &straight,
+            false,
+            &mut (),
+            &devices,
+        )
+        .unwrap();
         let run = RunDir::create(dir.path().join("failed"), false).unwrap();
         let failed = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &run,
             false,
@@ -1278,6 +1327,7 @@ mod tests {
         assert_eq!(run.recorded_epochs().unwrap(), 1);
         let resumed = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &RunDir::open(run.path()).unwrap(),
             true,
@@ -1300,6 +1350,7 @@ mod tests {
         let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
         let resumed = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &RunDir::open(interrupted.path()).unwrap(),
             true,
@@ -1342,6 +1393,7 @@ mod tests {
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let stopped = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &run,
             false,
@@ -1354,6 +1406,7 @@ mod tests {
         let resume = || {
             run_search::<B>(
                 &config,
+                &OpRegistry::default(),
                 &data(),
                 &RunDir::open(run.path()).unwrap(),
                 true,
@@ -1450,6 +1503,7 @@ mod tests {
         set_depthwise_conv(DepthwiseConv::Grouped);
         let resumed = run_search::<B>(
             &tiny(Method::Entran),
+            &OpRegistry::default(),
             &data(),
             &recorded,
             true,
@@ -1507,6 +1561,7 @@ mod tests {
         let mut observer = StopAfter::new(3);
         let stopped = run_searches::<B>(
             &config,
+            &OpRegistry::default(),
             3,
             &data(),
             &parent,
@@ -1531,6 +1586,7 @@ mod tests {
         let mut observer = StopAfter::new(usize::MAX);
         let outcome = run_searches::<B>(
             &config,
+            &OpRegistry::default(),
             99,
             &data(),
             &parent,
@@ -1594,6 +1650,7 @@ mod tests {
         let parent = RunDir::create(dir.path().join("runs"), false).unwrap();
         let err = run_searches::<B>(
             &tiny(Method::Entran),
+            &OpRegistry::default(),
             0,
             &data(),
             &parent,
@@ -1613,6 +1670,7 @@ mod tests {
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let stopped = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &run,
             false,
@@ -1639,6 +1697,7 @@ mod tests {
         let mut observer = StopAfter::new(usize::MAX);
         let resumed = run_search::<B>(
             &config,
+            &OpRegistry::default(),
             &data(),
             &RunDir::open(run.path()).unwrap(),
             true,
@@ -1675,9 +1734,17 @@ mod tests {
         let config = tiny(Method::Entran).with_epochs(1);
         search_through(&config, &run);
         std::fs::write(run.path().join("checkpoint/net.mpk"), b"garbage").unwrap();
-        let err = run_search::<B>(&config, &data(), &run, true, &mut (), &[Default::default()])
-            .expect_err("corrupt checkpoint must fail")
-            .to_string();
+        let err = run_search::<B>(
+            &config,
+            &OpRegistry::default(),
+            &data(),
+            &run,
+            true,
+            &mut (),
+            &[Default::default()],
+        )
+        .expect_err("corrupt checkpoint must fail")
+        .to_string();
         assert!(err.contains("net.mpk"), "{err}");
     }
 }

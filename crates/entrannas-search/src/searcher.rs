@@ -243,17 +243,29 @@ pub struct Derivation {
 }
 
 impl<B: AutodiffBackend> Searcher<B> {
-    /// A fresh search for a dataset described by `info`. Seeds the backend and the
-    /// architecture initialisation with `config.seed`.
+    /// A fresh search over the built-in operations for a dataset described by `info`.
+    /// Seeds the backend and the architecture initialisation with `config.seed`.
     pub fn new(
         config: SearchConfig,
         info: &DatasetInfo,
         device: &B::Device,
     ) -> Result<Self, SearchError> {
+        Self::with_registry(config, &OpRegistry::default(), info, device)
+    }
+
+    /// A fresh search whose candidate ops ([`SearchConfig::ops`]) are built from
+    /// `registry`: the built-ins and any op registered in it.
+    pub fn with_registry(
+        config: SearchConfig,
+        registry: &OpRegistry,
+        info: &DatasetInfo,
+        device: &B::Device,
+    ) -> Result<Self, SearchError> {
         config.validate()?;
+        config.validate_ops(registry)?;
         B::seed(device, config.seed);
         let net_config = config.supernet(info.channels, info.classes);
-        let net = net_config.init(&OpRegistry::default(), device)?;
+        let net = net_config.init(registry, device)?;
         // Every weight now, not when the derivation first selects its op.
         entrannas_ops::materialize(&net);
         let topology = net_config.topology;

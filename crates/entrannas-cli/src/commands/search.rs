@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
-use entrannas_ops::DepthwiseConv;
+use entrannas_ops::{DepthwiseConv, OpRegistry};
 use entrannas_search::{
     EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, run_search,
     run_searches,
@@ -64,6 +64,11 @@ pub struct SearchArgs {
     /// `standard` (8 ops) or `extended` (13 ops).
     #[arg(long)]
     pub space: Option<String>,
+    /// The candidate operations, comma separated, instead of a space's list: any of
+    /// the registered ops (an unknown name is an error that lists them), for example
+    /// `none,skip_connect,sep_conv_3x3,sep_conv_5x5,max_pool_3x3`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "space")]
+    pub ops: Option<Vec<String>>,
     /// Engine-cell placement: `first`, `last`, `half`, `all`.
     #[arg(long)]
     pub engine: Option<String>,
@@ -152,6 +157,7 @@ impl SearchArgs {
             self.preset.is_some(),
             self.method.is_some(),
             self.space.is_some(),
+            self.ops.is_some(),
             self.engine.is_some(),
             self.bottleneck.is_some(),
             self.no_sharing,
@@ -217,6 +223,10 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
     }
     if let Some(v) = parse::<OpSpace>(&args.space)? {
         c.space = v;
+        c.candidate_ops = None;
+    }
+    if let Some(ops) = &args.ops {
+        c.candidate_ops = Some(ops.iter().map(|op| op.trim().to_string()).collect());
     }
     if let Some(v) = parse::<EnginePlacement>(&args.engine)? {
         c.engine = v;
@@ -261,6 +271,7 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         c.skip_bad_images = true;
     }
     c.validate()?;
+    c.validate_ops(&OpRegistry::default())?;
     Ok(c)
 }
 
@@ -374,6 +385,7 @@ impl DevicesTask for SearchTask {
         }
         let outcome = run_search::<B>(
             &self.config,
+            &OpRegistry::default(),
             &self.data,
             &self.run,
             self.resume,
@@ -416,6 +428,7 @@ impl SearchTask {
     ) -> Result<(), CliError> {
         let outcome = run_searches::<B>(
             &self.config,
+            &OpRegistry::default(),
             runs,
             &self.data,
             &self.run,
@@ -525,6 +538,7 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
     entrannas_search::run::check_batch_fits(config.batch_size, train, val)?;
     let estimate = entrannas_search::memory::estimate_search_memory(
         &config,
+        &OpRegistry::default(),
         [data.info.channels, data.info.height, data.info.width],
         data.info.classes,
     )?;
