@@ -33,7 +33,7 @@ fn sep_conv_7x7(spec: &OpSpec) -> Vec<LayerSpec> {
             LayerSpec::Relu,
             LayerSpec::Conv(ConvSpec::square(c, c, 7, stride, 3, 1).depthwise()),
             LayerSpec::Conv(ConvSpec::square(c, c, 1, 1, 0, 1)),
-            norm.clone(),
+            norm,
         ]
     };
     half(spec.stride).into_iter().chain(half(1)).collect()
