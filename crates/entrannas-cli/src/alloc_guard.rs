@@ -84,9 +84,12 @@ fn write_message(out: &mut dyn Write, size: usize, context: Option<&str>) {
     let mut mib = [0u8; 20];
     let _ = out.write_all(b"error: out of memory: the system refused an allocation of ");
     let _ = out.write_all(decimal(size as u64, &mut digits));
-    let _ = out.write_all(b" bytes (");
-    let _ = out.write_all(decimal((size as u64).div_ceil(1 << 20), &mut mib));
-    let _ = out.write_all(b" MiB)");
+    let _ = out.write_all(b" bytes");
+    if size >= 1 << 20 {
+        let _ = out.write_all(b" (");
+        let _ = out.write_all(decimal((size >> 20) as u64, &mut mib));
+        let _ = out.write_all(b" MiB)");
+    }
     if let Some(context) = context {
         let _ = out.write_all(b" while ");
         let _ = out.write_all(context.as_bytes());
@@ -124,6 +127,15 @@ mod tests {
             Some("searching at batch size 64 in /tmp/run"),
         );
         let text = String::from_utf8(out).unwrap();
+        let mut small = Vec::new();
+        write_message(&mut small, 784, None);
+        let small = String::from_utf8(small).unwrap();
+        assert!(
+            small.starts_with(
+                "error: out of memory: the system refused an allocation of 784 bytes.\n"
+            ),
+            "{small}"
+        );
         assert!(
             text.starts_with(
                 "error: out of memory: the system refused an allocation of 3145728 bytes (3 MiB) while searching at batch size 64 in /tmp/run.\n"

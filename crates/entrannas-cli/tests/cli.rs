@@ -206,35 +206,66 @@ fn a_training_dry_run_times_steps_and_an_oversized_training_is_refused() {
     }
 }
 
+/// Runs `entrannas args` under an address-space limit of `kib` KiB (`ulimit -v`), on
+/// one worker thread (fewer thread stacks to reserve).
+fn entrannas_limited(kib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_entrannas"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("sh runs")
+}
+
 #[test]
 fn a_refused_allocation_ends_with_our_message_and_exit_1() {
-    // Under a 4 GB address-space limit the 120 GB weight of a 100,000-channel cell is
-    // refused (Linux also refuses it without the limit, under its default overcommit).
     if !Path::new("/proc/meminfo").exists() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("huge");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 4000000 && exec \"$0\" search --channels 100000 --ignore-memory-estimate --out \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_entrannas"))
-        .arg(&run)
-        .output()
-        .expect("sh runs");
+    // A request no machine grants: the 120 GB weight of a 100,000-channel cell.
+    let huge = dir.path().join("huge");
+    let out = entrannas_limited(
+        4_000_000,
+        &[
+            "search",
+            "--channels",
+            "100000",
+            "--ignore-memory-estimate",
+            "--out",
+            huge.to_str().unwrap(),
+        ],
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(
-            "error: out of memory: the system refused an allocation of 120000000000 bytes"
-        ) && err.contains(&format!(
-            "while searching at batch size 64 in {}",
-            run.display()
-        )) && err.contains("lower the batch size"),
+        err.contains("error: out of memory: the system refused an allocation of 120000000000 bytes (114440 MiB)")
+            && err.contains(&format!("while searching at batch size 64 in {}", huge.display()))
+            && err.contains("lower the batch size"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    assert!(!run.join("history.jsonl").exists());
+    // A tiny search under 400 MB of address space: the first epoch trains, its
+    // evaluation (BN recalibration included) is refused memory. Nothing is recorded,
+    // and --resume without the limit ends as the uninterrupted search.
+    let straight = dir.path().join("straight");
+    assert!(search_into(&straight, &[]).status.success());
+    let limited = dir.path().join("limited");
+    let mut args = vec!["search", "--out", limited.to_str().unwrap()];
+    args.extend(TINY_SEARCH);
+    let out = entrannas_limited(400_000, &args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: out of memory: the system refused an allocation of ")
+            && err.contains("the last checkpoint is intact"),
+        "{err}"
+    );
+    let out = entrannas(&["search", "--resume", limited.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_search(&straight, &limited);
 }
 
 /// A small `tmpfs` mounted at a directory, unmounted when dropped: a real disk that

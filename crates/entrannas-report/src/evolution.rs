@@ -11,7 +11,7 @@ use entrannas_search::searcher::CellDiagnostics;
 use crate::error::{ReportError, io};
 use crate::html::{escape, inline_svg};
 use crate::page::{float, header, kv_table, opt_count, page, percent, points, row};
-use crate::report::{dir_name, outside_clause, thresholds_text};
+use crate::report::{dir_name, outside_clause, shown, thresholds_text};
 use crate::run::{Run, SearchRun, load_run};
 
 /// The file name of the evolution page inside the run directory.
@@ -19,9 +19,10 @@ pub const EVOLUTION_FILE: &str = "evolution.html";
 /// The folder of the frames inside the run directory.
 pub const FRAMES_DIR: &str = "evolution";
 
-/// The file name of epoch `epoch`'s frame: `epoch_NNN.svg`.
+/// The file name of the frame of the record with `epoch` (counted from 0):
+/// `epoch_NNN.svg`, numbered from 1 as the pages show epochs.
 pub fn frame_name(epoch: usize) -> String {
-    format!("epoch_{epoch:03}.svg")
+    format!("epoch_{:03}.svg", shown(epoch))
 }
 
 /// Writes the frames `evolution/epoch_NNN.svg` (both cells of each epoch's derived
@@ -122,8 +123,9 @@ const SCRIPT: &str = "\
 
 fn frame_label(r: &EpochRecord, last: usize) -> String {
     format!(
-        "epoch {} of 0..{last}, temperature {}, child-net {}",
-        r.epoch,
+        "epoch {} of {}, temperature {}, child-net {}",
+        shown(r.epoch),
+        shown(last),
         float(r.tau, 3),
         percent(r.child_accuracy)
     )
@@ -187,7 +189,7 @@ pub fn render_evolution(run: &SearchRun) -> String {
     let mut b = format!(
         "<h1>Architecture evolution: {}</h1>\n<p class=\"note\">Method <b>{}</b>, {} space, \
          dataset <b>{}</b>: the cells derived at the end of each of {} epochs (numbered from \
-         0). Frames are also in <code>{FRAMES_DIR}/epoch_NNN.svg</code>. Use the buttons, \
+         1, as the progress lines and the file names). Frames are also in <code>{FRAMES_DIR}/epoch_NNN.svg</code>. Use the buttons, \
          the slider or the arrow keys.</p>\n",
         escape(&name),
         c.method,
@@ -213,12 +215,12 @@ pub fn render_evolution(run: &SearchRun) -> String {
         b.push_str(&format!(
             "<div class=\"frame{}\" id=\"frame-{index}\" data-epoch=\"{}\" data-label=\"{}\">\n",
             if index == 0 { " active" } else { "" },
-            r.epoch,
+            shown(r.epoch),
             escape(&frame_label(r, last))
         ));
         b.push_str(&format!(
             "<h2>Epoch {}{}</h2>\n",
-            r.epoch,
+            shown(r.epoch),
             if selected {
                 " <span class=\"badge\">selected</span>"
             } else {
@@ -276,9 +278,9 @@ pub fn render_evolution(run: &SearchRun) -> String {
         b.push_str(&row(
             &[
                 if selected {
-                    format!("{} <span class=\"badge\">selected</span>", r.epoch)
+                    format!("{} <span class=\"badge\">selected</span>", shown(r.epoch))
                 } else {
-                    r.epoch.to_string()
+                    shown(r.epoch).to_string()
                 },
                 float(r.tau, 4),
                 r.normal.connections.to_string(),

@@ -15,6 +15,12 @@ use crate::page::{
 use crate::plot::{LinePlot, Series};
 use crate::run::{EnvironmentFile, Run, SearchRun, TrainRun, load_run};
 
+/// An epoch as the reports show it: from 1, as the progress lines count
+/// (`history.jsonl`'s `epoch` field, and the records' `epoch`, count from 0).
+pub fn shown(epoch: usize) -> usize {
+    epoch + 1
+}
+
 /// The file name of the report inside the run directory.
 pub const REPORT_FILE: &str = "report.html";
 
@@ -162,7 +168,7 @@ fn search_report(run: &SearchRun) -> String {
     let mut b = format!("<h1>Search report: {}</h1>\n", escape(&name));
     b.push_str(&format!(
         "<p class=\"note\">EnTranNAS search, method <b>{}</b>, {} operation space, dataset \
-         <b>{}</b>; {} of {} epochs recorded (numbered from 0, as in <code>history.jsonl</code>).</p>\n",
+         <b>{}</b>; {} of {} epochs recorded (numbered from 1, as the progress lines; <code>history.jsonl</code>'s <code>epoch</code> counts from 0).</p>\n",
         c.method,
         c.space,
         escape(&c.dataset),
@@ -183,7 +189,7 @@ fn search_report(run: &SearchRun) -> String {
     b.push_str(&format!(
         "<p>Selected epoch: <b>epoch {}</b>. Rule: {}. Its child-net accuracy is {}{} \
          (super-net {}, gap {}).</p>\n",
-        sel.epoch,
+        shown(sel.epoch),
         escape(&sel.rule),
         percent(sel.child_accuracy),
         sel.child_accuracy_recalibrated
@@ -209,7 +215,7 @@ fn search_report(run: &SearchRun) -> String {
             )
         };
         b.push_str(&kv_table(&[
-            ("selected epoch", sel.epoch.to_string()),
+            ("selected epoch", shown(sel.epoch).to_string()),
             ("selection rule", escape(&sel.rule)),
             ("child-net accuracy", percent(r.child_accuracy)),
             ("super-net accuracy", percent(r.supernet_accuracy)),
@@ -250,7 +256,7 @@ fn search_report(run: &SearchRun) -> String {
                 "<p class=\"warn\"><code>genotype.json</code> differs from epoch {}'s derived \
                  genotype in <code>history.jsonl</code>; the cells below are \
                  <code>genotype.json</code>'s.</p>\n",
-                sel.epoch
+                shown(sel.epoch)
             ));
         }
     }
@@ -266,8 +272,13 @@ fn search_report(run: &SearchRun) -> String {
     ));
 
     // Curves.
-    let marker = |p: LinePlot| p.with_marker(sel.epoch as f64, format!("selected ({})", sel.epoch));
-    let ep = |r: &entrannas_search::EpochRecord| r.epoch;
+    let marker = |p: LinePlot| {
+        p.with_marker(
+            shown(sel.epoch) as f64,
+            format!("selected ({})", shown(sel.epoch)),
+        )
+    };
+    let ep = |r: &entrannas_search::EpochRecord| shown(r.epoch);
     b.push_str("<h2>Loss and accuracy</h2>\n");
     b.push_str(
         "<p class=\"note\">Super-net accuracy: the super-net with its Engine cells' mixed \
@@ -281,19 +292,22 @@ fn search_report(run: &SearchRun) -> String {
         .iter()
         .filter_map(|r| {
             r.child_accuracy_recalibrated
-                .map(|c| (r.epoch as f64, 100.0 * c))
+                .map(|c| (shown(r.epoch) as f64, 100.0 * c))
         })
         .collect();
     let recalibrated_supernet: Vec<(f64, f64)> = h
         .iter()
         .filter_map(|r| {
             r.supernet_accuracy_recalibrated
-                .map(|s| (r.epoch as f64, 100.0 * s))
+                .map(|s| (shown(r.epoch) as f64, 100.0 * s))
         })
         .collect();
     let recalibrated_gap: Vec<(f64, f64)> = h
         .iter()
-        .filter_map(|r| r.gap_recalibrated().map(|g| (r.epoch as f64, 100.0 * g)))
+        .filter_map(|r| {
+            r.gap_recalibrated()
+                .map(|g| (shown(r.epoch) as f64, 100.0 * g))
+        })
         .collect();
     let mut accuracy = LinePlot::new("Accuracy", "epoch", "accuracy (%)")
         .with_series(Series::new(
@@ -486,9 +500,9 @@ fn search_report(run: &SearchRun) -> String {
     for r in h {
         let mut cells = vec![
             if r.epoch == sel.epoch {
-                format!("{} <span class=\"badge\">selected</span>", r.epoch)
+                format!("{} <span class=\"badge\">selected</span>", shown(r.epoch))
             } else {
-                r.epoch.to_string()
+                shown(r.epoch).to_string()
             },
             float(r.tau, 4),
             float(r.lr, 5),
@@ -541,7 +555,7 @@ fn search_report(run: &SearchRun) -> String {
         (
             "temperature schedule",
             format!(
-                "{} at epoch 0, times {} per epoch",
+                "{} at epoch 1, times {} per epoch",
                 float(schedule.initial, 4),
                 float(schedule.factor, 4)
             ),
@@ -556,11 +570,11 @@ fn train_report(run: &TrainRun) -> String {
     let c = &run.config;
     let h = &run.history;
     let name = dir_name(&run.dir);
-    let ep = |r: &entrannas_eval::EpochRecord| r.epoch;
+    let ep = |r: &entrannas_eval::EpochRecord| shown(r.epoch);
     let mut b = format!("<h1>Training report: {}</h1>\n", escape(&name));
     b.push_str(&format!(
         "<p class=\"note\">Target-net trained from scratch on <b>{}</b>: {} layout, C = {}, \
-         L = {}; {} of {} epochs recorded (numbered from 0).</p>\n",
+         L = {}; {} of {} epochs recorded (numbered from 1; <code>history.jsonl</code>'s <code>epoch</code> counts from 0).</p>\n",
         escape(&c.dataset),
         c.layout.name(),
         c.channels,
@@ -590,7 +604,7 @@ fn train_report(run: &TrainRun) -> String {
             format!(
                 "{} at epoch {} (the <code>best/</code> checkpoint)",
                 percent(best.test_accuracy),
-                best.epoch
+                shown(best.epoch)
             ),
         ));
     }
@@ -624,7 +638,10 @@ fn train_report(run: &TrainRun) -> String {
 
     b.push_str("<h2>Loss and accuracy</h2>\n");
     let marker = |p: LinePlot| match best {
-        Some(best) => p.with_marker(best.epoch as f64, format!("best ({})", best.epoch)),
+        Some(best) => p.with_marker(
+            shown(best.epoch) as f64,
+            format!("best ({})", shown(best.epoch)),
+        ),
         None => p,
     };
     b.push_str(&plots(&[
@@ -667,9 +684,9 @@ fn train_report(run: &TrainRun) -> String {
         b.push_str(&row(
             &[
                 if is_best {
-                    format!("{} <span class=\"badge\">best</span>", r.epoch)
+                    format!("{} <span class=\"badge\">best</span>", shown(r.epoch))
                 } else {
-                    r.epoch.to_string()
+                    shown(r.epoch).to_string()
                 },
                 float(r.lr, 5),
                 float(r.drop_path, 3),

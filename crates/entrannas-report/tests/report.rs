@@ -243,11 +243,11 @@ fn search_report_shows_curves_cells_diagnostics_and_the_selected_epoch() {
     assert!(!html.contains("<script"), "the report needs no script");
 
     assert!(
-        html.contains("Selected epoch: <b>epoch 1</b>"),
+        html.contains("Selected epoch: <b>epoch 2</b>"),
         "selection missing"
     );
     assert!(html.contains("best child-net accuracy on the architecture split"));
-    assert!(html.contains(">selected (1)</text>"), "plot marker missing");
+    assert!(html.contains(">selected (2)</text>"), "plot marker missing");
     assert_eq!(html.matches("<tr class=\"selected\">").count(), 1);
     // Both cells of genotype.json, plus curves and diagnostics plots.
     assert!(html.contains("<title>normal cell</title>"));
@@ -331,7 +331,8 @@ fn evolution_has_one_frame_per_epoch_inline_and_on_disk() {
     let path = write_evolution(&dir).unwrap();
     assert_eq!(path, dir.join("evolution.html"));
     for r in &history {
-        let frame = fs::read_to_string(frames.join(format!("epoch_{:03}.svg", r.epoch))).unwrap();
+        let frame =
+            fs::read_to_string(frames.join(format!("epoch_{:03}.svg", r.epoch + 1))).unwrap();
         assert_eq!(frame, genotype_svg(&r.genotype));
     }
     assert!(!frames.join("epoch_007.svg").exists(), "stale frame kept");
@@ -348,8 +349,8 @@ fn evolution_has_one_frame_per_epoch_inline_and_on_disk() {
     assert_eq!(parts.len(), history.len());
     for (r, part) in history.iter().zip(&parts) {
         assert_eq!(part.matches("<svg").count(), 1);
-        assert!(part.contains(&format!("data-epoch=\"{}\"", r.epoch)));
-        assert!(part.contains(&format!("<h2>Epoch {}", r.epoch)));
+        assert!(part.contains(&format!("data-epoch=\"{}\"", r.epoch + 1)));
+        assert!(part.contains(&format!("<h2>Epoch {}", r.epoch + 1)));
         assert_eq!(
             part.contains("<span class=\"badge\">selected</span>"),
             r.epoch == SELECTED,
@@ -458,8 +459,11 @@ fn train_report_shows_curves_cost_and_cells() {
         html.contains("98,765,432 (98.77 M)"),
         "FLOPs from cost.json"
     );
-    assert!(html.contains("75.00% at epoch 1"), "best epoch");
-    assert!(html.contains(">best (1)</text>"));
+    assert!(
+        html.contains("75.00% at epoch 2"),
+        "best epoch, counted from 1"
+    );
+    assert!(html.contains(">best (2)</text>"));
     assert!(
         html.contains("<td class=\"num\">26.00%</td>"),
         "final test error"
@@ -515,7 +519,7 @@ fn missing_optional_files_are_noted_not_fatal() {
     }
     let html = fs::read_to_string(write_report(&dir).unwrap()).unwrap();
     assert_self_contained(&html);
-    assert!(html.contains("Selected epoch: <b>epoch 1</b>"));
+    assert!(html.contains("Selected epoch: <b>epoch 2</b>"));
     assert!(html.contains("recomputed"));
     assert!(html.contains("<code>genotype.json</code> is missing"));
     assert!(html.contains("No <code>environment.json</code>"));
