@@ -121,6 +121,18 @@ impl TrainConfig {
         Self::new()
     }
 
+    /// A training that only checks a pipeline in seconds: the CIFAR layout at `C = 4`,
+    /// `L = 3`, one epoch of 4 steps at batch 32, the embedded data (its 1,000 test
+    /// images). Its accuracy means nothing.
+    pub fn smoke() -> Self {
+        let mut config = Self::cifar();
+        (config.channels, config.layers) = (4, 3);
+        (config.epochs, config.batch_size) = (1, 32);
+        config.steps_per_epoch = Some(4);
+        config.dataset = "embedded".into();
+        config
+    }
+
     /// The paper's ImageNet training: 250 epochs, batch 1024, lr 0.5 linearly to 0
     /// (5 warm-up epochs, as PC-DARTS), wd 3e-5, label smoothing 0.1, auxiliary 0.4, no
     /// cutout or drop-path (as DARTS and PC-DARTS), `C = 48`, `L = 14`.

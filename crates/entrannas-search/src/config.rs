@@ -252,6 +252,22 @@ impl SearchConfig {
             .with_tau_final(Some(0.1))
     }
 
+    /// A search that only checks a pipeline in seconds (an installation, a program
+    /// embedding the library, CI): the `quick` settings on a super-net of `C = 4`, 3
+    /// cells, 2 epochs of 4 steps at batch 32, 64 images measured, 2 batches of BN
+    /// recalibration. Its genotype means nothing.
+    pub fn smoke() -> Self {
+        Self::quick()
+            .with_channels(4)
+            .with_layers(3)
+            .with_epochs(2)
+            .with_batch_size(32)
+            .with_lr(0.2 * 32.0 / 512.0)
+            .with_steps_per_epoch(Some(4))
+            .with_eval_limit(Some(64))
+            .with_child_bn_batches(2)
+    }
+
     /// The candidate ops: [`SearchConfig::candidate_ops`] when given, else those of the
     /// configured space for the method (DST leaves `none` out).
     pub fn ops(&self) -> Vec<String> {
