@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cell_drift;
 pub mod child_bn;
 pub mod custom_op;
 pub mod error;

@@ -22,4 +22,6 @@ pub use run::{
 };
 pub use searcher::{EpochRecord, SearchObserver, Searcher, StepProgress};
 pub use space::{EnginePlacement, Method, OpSpace};
-pub use supernet::{Architecture, CellArchitecture, StemLayout, SuperNet, SuperNetConfig};
+pub use supernet::{
+    Architecture, CellArchitecture, CellDrift, StemLayout, SuperNet, SuperNetConfig,
+};

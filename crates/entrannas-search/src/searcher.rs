@@ -31,7 +31,7 @@ use crate::SearchError;
 use crate::config::SearchConfig;
 use crate::parallel::{StepTarget, parallel_step};
 use crate::space::Method;
-use crate::supernet::{Architecture, CellArchitecture, SuperNet};
+use crate::supernet::{Architecture, CellArchitecture, CellDrift, SuperNet};
 
 /// The weight optimizer's type.
 pub type WeightOptimizer<B> =
@@ -729,6 +729,53 @@ impl<B: AutodiffBackend> Searcher<B> {
             steps_per_epoch,
             evaluation_seconds,
         })
+    }
+
+    /// The child-net's drift from the super-net cell by cell
+    /// ([`crate::supernet::SuperNet::cell_drift`]) on the first `batches` batches of
+    /// `dataset`, with the running statistics, every figure averaged over the batches.
+    ///
+    /// # Errors
+    /// A data error, or an empty dataset.
+    pub fn cell_drift(
+        &self,
+        dataset: &ImageDataset,
+        derivation: &Derivation,
+        tau: f64,
+        batches: usize,
+    ) -> Result<Vec<CellDrift>, SearchError> {
+        let net = self.net.valid();
+        let arch = inner_architecture(&self.architecture(derivation, tau, true)?);
+        let len = (batches * self.config.batch_size).min(dataset.len());
+        let loader = Prefetch::start(dataset, (0..len).collect(), self.config.batch_size, 0);
+        let mut sum: Option<Vec<CellDrift>> = None;
+        let mut count = 0usize;
+        while let Some(batch) = loader.next_batch::<B::InnerBackend>(&self.device)? {
+            let drift = net.cell_drift(batch.images, &arch, &derivation.normal, &derivation.reduce);
+            count += 1;
+            sum = Some(match sum {
+                None => drift,
+                Some(mut total) => {
+                    for (t, d) in total.iter_mut().zip(&drift) {
+                        t.supernet = (t.supernet.0 + d.supernet.0, t.supernet.1 + d.supernet.1);
+                        t.child = (t.child.0 + d.child.0, t.child.1 + d.child.1);
+                        t.relative_difference += d.relative_difference;
+                        t.local_difference += d.local_difference;
+                    }
+                    total
+                }
+            });
+        }
+        let mut drift =
+            sum.ok_or_else(|| SearchError::Config("no image to measure the drift on".into()))?;
+        let n = count as f64;
+        for d in &mut drift {
+            d.supernet = (d.supernet.0 / n, d.supernet.1 / n);
+            d.child = (d.child.0 / n, d.child.1 / n);
+            d.relative_difference /= n;
+            d.local_difference /= n;
+        }
+        Ok(drift)
     }
 
     /// Accuracies of the super-net and of the child-net on `dataset`, each after

@@ -2,8 +2,8 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
 use entrannas_cell::{
     CellError, CellInput, CellPlan, CellTopology, CellWork, SearchCell, SearchCellConfig,
 };
@@ -337,6 +337,103 @@ impl<B: Backend> SuperNet<B> {
     }
 }
 
+/// How far the child-net's features are from the super-net's at one cell, on the same
+/// images ([`SuperNet::cell_drift`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellDrift {
+    /// The cell (0-based).
+    pub cell: usize,
+    /// Whether it is an Engine cell of the super-net.
+    pub engine: bool,
+    /// Whether it is a reduction cell.
+    pub reduction: bool,
+    /// Mean and standard deviation of the super-net's cell output.
+    pub supernet: (f64, f64),
+    /// Mean and standard deviation of the child-net's cell output.
+    pub child: (f64, f64),
+    /// `||child - super|| / ||super||` of the two networks' outputs at this cell: the
+    /// drift accumulated over this cell and every earlier one.
+    pub relative_difference: f64,
+    /// The same for this cell alone: the cell run as the child-net runs it (derived
+    /// paths only) on the super-net's inputs, against the super-net's output. Zero for
+    /// a Transit cell, which runs the derived paths in both networks.
+    pub local_difference: f64,
+}
+
+/// Mean, standard deviation and squared norm of `x`, on the host.
+fn moments<B: Backend>(x: &Tensor<B, 4>) -> (f64, f64, f64) {
+    let values: Vec<f64> = x.to_data().iter::<f64>().collect();
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let square: f64 = values.iter().map(|v| v * v).sum();
+    let variance = (square / n - mean * mean).max(0.0);
+    (mean, variance.sqrt(), square)
+}
+
+/// `||a - b||^2` on the host.
+fn squared_distance<B: Backend>(a: &Tensor<B, 4>, b: &Tensor<B, 4>) -> f64 {
+    let d = a.clone() - b.clone();
+    (d.clone() * d).sum().into_scalar().elem::<f64>()
+}
+
+impl<B: Backend> SuperNet<B> {
+    /// The child-net's drift from the super-net, cell by cell, on `images`: both
+    /// networks run side by side (the super-net as [`SuperNet::forward`], the child-net
+    /// as [`SuperNet::forward_child`]), and every Engine cell also runs its derived
+    /// paths on the super-net's inputs, which separates a cell's own contribution from
+    /// what reaches it from earlier cells (the paper's Table 1 question: which cells
+    /// make the two networks differ). Use an evaluation net (`.valid()`).
+    pub fn cell_drift(
+        &self,
+        images: Tensor<B, 4>,
+        arch: &Architecture<B>,
+        normal: &CellPlan,
+        reduce: &CellPlan,
+    ) -> Vec<CellDrift> {
+        let s0 = self.stem0.forward(images);
+        let (s0, s1) = match &self.stem1 {
+            Some(stem1) => (s0.clone(), stem1.forward(s0)),
+            None => (s0.clone(), s0),
+        };
+        let (mut super_inputs, mut child_inputs) = ([s0.clone(), s1.clone()], [s0, s1]);
+        let mut drift = Vec::with_capacity(self.cells.len());
+        for (index, cell) in self.cells.iter().enumerate() {
+            let (a, plan) = if cell.reduction {
+                (&arch.reduce, reduce)
+            } else {
+                (&arch.normal, normal)
+            };
+            let engine = self.engines[index];
+            let super_out = if engine {
+                cell.forward_engine(super_inputs.to_vec(), &a.coefficients, a.active.as_ref())
+            } else {
+                cell.forward_transit(super_inputs.to_vec(), &a.plan)
+            };
+            let child_out = cell.forward_transit(child_inputs.to_vec(), plan);
+            let local = if engine {
+                cell.forward_transit(super_inputs.to_vec(), plan)
+            } else {
+                super_out.clone()
+            };
+            let (super_mean, super_std, super_norm) = moments(&super_out);
+            let (child_mean, child_std, _) = moments(&child_out);
+            let norm = super_norm.max(f64::MIN_POSITIVE);
+            drift.push(CellDrift {
+                cell: index,
+                engine,
+                reduction: cell.reduction,
+                supernet: (super_mean, super_std),
+                child: (child_mean, child_std),
+                relative_difference: (squared_distance(&child_out, &super_out) / norm).sqrt(),
+                local_difference: (squared_distance(&local, &super_out) / norm).sqrt(),
+            });
+            super_inputs = [super_inputs[1].clone(), super_out];
+            child_inputs = [child_inputs[1].clone(), child_out];
+        }
+        drift
+    }
+}
+
 /// The super-net configuration for a method: DARTS turns sharing off and every cell
 /// into an Engine cell.
 pub fn method_defaults(
@@ -415,6 +512,52 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("even channel count, got 3"), "{message}");
+    }
+
+    #[test]
+    fn cell_drift_separates_each_cells_own_difference_from_what_reaches_it() {
+        let s = searcher(config(Method::Entran), [3, 8, 8]);
+        let tau = 1.0;
+        let derivation = s.derive(tau).unwrap();
+        let arch = architecture(&s, &derivation, tau, false);
+        let images = batch([3, 8, 8], 0.3).images;
+        let drift = s.net.cell_drift(
+            images.clone(),
+            &arch,
+            &derivation.normal,
+            &derivation.reduce,
+        );
+        assert_eq!(drift.len(), 3);
+        // `first`: cells 0 (normal) and 1 (reduction) are Engine cells, cell 2 (the
+        // second reduction of 3 cells) a Transit cell.
+        assert_eq!(
+            drift
+                .iter()
+                .map(|d| (d.engine, d.reduction))
+                .collect::<Vec<_>>(),
+            [(true, false), (true, true), (false, true)]
+        );
+        // The first cell sees the same inputs in both networks: all its drift is its own.
+        assert!(drift[0].relative_difference > 1e-3);
+        approx::assert_relative_eq!(
+            drift[0].relative_difference,
+            drift[0].local_difference,
+            max_relative = 1e-12
+        );
+        // A Transit cell runs the derived paths in both networks: none of its own.
+        assert_eq!(drift[2].local_difference, 0.0);
+        assert!(drift[2].relative_difference > 0.0);
+        // The last cell's outputs, compared by hand through the two forwards' logits:
+        // identical networks would give identical logits; these differ.
+        let super_logits = s.net.forward(images.clone(), &arch);
+        let child_logits = s
+            .net
+            .forward_child(images, &derivation.normal, &derivation.reduce);
+        let gap: f64 = (super_logits - child_logits).abs().max().into_scalar();
+        assert!(gap > 0.0);
+        for d in &drift {
+            assert!(d.supernet.1 > 0.0 && d.child.1 > 0.0, "{d:?}");
+        }
     }
 
     /// A deterministic batch of 2 images and labels.
