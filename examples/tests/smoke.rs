@@ -431,3 +431,34 @@ fn a_registered_op_is_searched_trained_and_reloaded() {
         "{err}"
     );
 }
+
+#[test]
+fn cell_drift_reads_a_runs_checkpoint_and_reports_every_cell() {
+    use entrannas_examples::cell_drift::{self, CellDriftArgs};
+    let _seeded = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    // A search over built-in ops (the custom-op example's code path, another list).
+    let ops = "none,skip_connect,max_pool_3x3,sep_conv_3x3";
+    let args: CustomOpArgs = parse(dir.path(), &["--ops", ops]);
+    let outcome = custom_op::run(&args).unwrap();
+    let drift_args = |run: &Path| {
+        Cli::<CellDriftArgs>::parse_from(["cell_drift", run.to_str().unwrap(), "--batches", "2"])
+            .args
+    };
+    let report = cell_drift::run(&drift_args(&outcome.search_dir)).unwrap();
+    assert_eq!((report.epochs, report.cells.len()), (2, 3));
+    assert!(report.cells[0].engine && report.cells[0].local_difference > 0.0);
+    assert!(
+        report
+            .cells
+            .iter()
+            .filter(|c| !c.engine)
+            .all(|c| c.local_difference == 0.0)
+    );
+    let table = report.table();
+    assert_eq!(table.lines().count(), 2 + 3, "{table}");
+    // A run without a checkpoint is an error naming it.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(cell_drift::run(&drift_args(&empty)).is_err());
+}
