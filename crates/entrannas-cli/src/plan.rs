@@ -62,6 +62,39 @@ pub fn not_timed(limit: &MemoryLimit) -> String {
     )
 }
 
+/// The lines after a plan's own: the memory lines ([`memory_lines`]), then the time
+/// line of `projection` over `epochs` on `label`, or why nothing was timed.
+pub fn resource_lines(
+    (estimate, batch): (&MemoryEstimate, usize),
+    limit: Option<&MemoryLimit>,
+    (projection, measured): (Option<EpochProjection>, Option<MemoryReading>),
+    label: &str,
+    epochs: usize,
+) -> String {
+    let mut text = memory_lines(estimate, batch, measured, limit);
+    match (&projection, limit) {
+        (Some(p), _) => text.push_str(&format!("\n{}", time_line(label, p, epochs))),
+        (None, Some(limit)) => text.push_str(&format!("\n{}", not_timed(limit))),
+        (None, None) => {}
+    }
+    text
+}
+
+/// When `timed`, runs `time` with `probe` reset before and sampled after every step,
+/// and returns its result with the peak the probe saw; otherwise nothing.
+pub fn time_if<T, E>(
+    timed: bool,
+    probe: Option<Box<dyn MemoryProbe>>,
+    time: impl FnOnce(&mut dyn FnMut()) -> Result<T, E>,
+) -> Result<(Option<T>, Option<MemoryReading>), E> {
+    if !timed {
+        return Ok((None, None));
+    }
+    let mut probe = probe;
+    let (result, measured) = measure(probe.as_mut(), time);
+    Ok((Some(result?), measured))
+}
+
 /// Runs `time` with `probe` reset before and sampled after every step, and returns
 /// its result with the peak the probe saw.
 pub fn measure<T>(

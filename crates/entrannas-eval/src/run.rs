@@ -373,17 +373,27 @@ impl TrainJob {
         timed: usize,
         after_step: &mut dyn FnMut(),
     ) -> Result<EpochProjection, EvalError> {
+        let mut trainer = self.trainer::<B>(data, device)?;
+        let (train, test) = trainer.datasets(data)?;
+        trainer.project_epoch(&train, &test, timed, after_step)
+    }
+
+    /// A fresh trainer of this job for `data` on `device`, the process's depthwise
+    /// strategy set to the configuration's, the batch checked against the data.
+    fn trainer<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        device: &B::Device,
+    ) -> Result<Trainer<B>, EvalError> {
         entrannas_ops::set_depthwise_conv(self.config.depthwise);
         check_batch_fits(self.config.batch_size, data)?;
-        let mut trainer = Trainer::<B>::new(
+        Trainer::<B>::new(
             self.config.clone(),
             self.genotype.clone(),
             &self.registry,
             &data.info,
             device,
-        )?;
-        let (train, test) = trainer.datasets(data)?;
-        trainer.project_epoch(&train, &test, timed, after_step)
+        )
     }
 
     /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
@@ -408,15 +418,7 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
-        entrannas_ops::set_depthwise_conv(self.config.depthwise);
-        check_batch_fits(self.config.batch_size, data)?;
-        let trainer = Trainer::<B>::new(
-            self.config.clone(),
-            self.genotype.clone(),
-            &self.registry,
-            &data.info,
-            device,
-        )?;
+        let trainer = self.trainer::<B>(data, device)?;
         write_description(run.path(), &trainer)?;
         write_file(&run.path().join("cost.json"), &to_json(&trainer.cost))?;
         train_from(trainer, 0, Vec::new(), data, run, observer)

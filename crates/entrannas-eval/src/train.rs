@@ -23,7 +23,7 @@ use entrannas_data::augment::mix_seed;
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, OpenedDataset, Prefetch, epoch_order};
 use entrannas_ops::OpRegistry;
 use entrannas_ops::clip_global_norm;
-use entrannas_ops::resources::{EpochProjection, median};
+use entrannas_ops::resources::EpochProjection;
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -352,13 +352,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             after_step();
             per_batch * test.len().div_ceil(batch) as f64
         };
-        Ok(EpochProjection {
-            first_step_seconds: seconds[0],
-            step_seconds: median(&seconds[1..]),
-            timed_steps: seconds.len() - 1,
+        Ok(EpochProjection::from_steps(
+            &seconds,
             steps_per_epoch,
             evaluation_seconds,
-        })
+        ))
     }
 }
 

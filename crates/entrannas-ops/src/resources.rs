@@ -76,6 +76,22 @@ pub struct EpochProjection {
 }
 
 impl EpochProjection {
+    /// A projection from the seconds of the timed steps (the first one first) and the
+    /// projected seconds of an epoch's evaluation. `step_seconds` must not be empty.
+    pub fn from_steps(
+        step_seconds: &[f64],
+        steps_per_epoch: usize,
+        evaluation_seconds: f64,
+    ) -> Self {
+        Self {
+            first_step_seconds: step_seconds[0],
+            step_seconds: median(&step_seconds[1..]),
+            timed_steps: step_seconds.len() - 1,
+            steps_per_epoch,
+            evaluation_seconds,
+        }
+    }
+
     /// Projected seconds of one epoch: its steps at the median step time, then its
     /// evaluation.
     pub fn epoch_seconds(&self) -> f64 {

@@ -19,7 +19,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{CellPlan, CellTopology, Genotype};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
-use entrannas_ops::resources::{EpochProjection, median};
+use entrannas_ops::resources::EpochProjection;
 use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
 use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, DroppedEdges, Rule,
@@ -722,13 +722,11 @@ impl<B: AutodiffBackend> Searcher<B> {
             after_step();
             total
         };
-        Ok(EpochProjection {
-            first_step_seconds: seconds[0],
-            step_seconds: median(&seconds[1..]),
-            timed_steps: seconds.len() - 1,
+        Ok(EpochProjection::from_steps(
+            &seconds,
             steps_per_epoch,
             evaluation_seconds,
-        })
+        ))
     }
 
     /// The child-net's drift from the super-net cell by cell

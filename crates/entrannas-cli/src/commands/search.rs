@@ -635,44 +635,33 @@ impl DevicesTask for DryRun {
             data.location,
             steps * config.epochs,
         );
-        let (projection, measured) = if timed {
-            entrannas_ops::set_depthwise_conv(config.depthwise);
-            let mut probe = memory_probe(label, device_pool);
-            let (projection, measured) = crate::plan::measure(probe.as_mut(), |after_step| {
-                let split = data.search_split(&entrannas_data::SearchSplit {
-                    train_portion: config.train_portion,
-                    val_portion: config.val_portion,
-                    seed: config.seed,
-                })?;
-                let mut searcher =
-                    entrannas_search::Searcher::<B>::new(config.clone(), &data.info, &devices[0])?;
-                searcher.set_devices(&devices)?;
-                let val_eval = split.val.clone().with_augment(None, config.seed);
-                Ok::<_, CliError>(searcher.project_epoch(
-                    &split.train,
-                    &split.val,
-                    &val_eval,
-                    crate::plan::TIMED_STEPS,
-                    after_step,
-                )?)
-            });
-            (Some(projection?), measured)
-        } else {
-            (None, None)
-        };
+        entrannas_ops::set_depthwise_conv(config.depthwise);
+        let timing = crate::plan::time_if(timed, memory_probe(label, device_pool), |after_step| {
+            let split = data.search_split(&entrannas_data::SearchSplit {
+                train_portion: config.train_portion,
+                val_portion: config.val_portion,
+                seed: config.seed,
+            })?;
+            let mut searcher =
+                entrannas_search::Searcher::<B>::new(config.clone(), &data.info, &devices[0])?;
+            searcher.set_devices(&devices)?;
+            let val_eval = split.val.clone().with_augment(None, config.seed);
+            Ok::<_, CliError>(searcher.project_epoch(
+                &split.train,
+                &split.val,
+                &val_eval,
+                crate::plan::TIMED_STEPS,
+                after_step,
+            )?)
+        })?;
         text.push('\n');
-        text.push_str(&crate::plan::memory_lines(
-            &estimate,
-            config.batch_size,
-            measured,
+        text.push_str(&crate::plan::resource_lines(
+            (&estimate, config.batch_size),
             limit.as_ref(),
+            timing,
+            label,
+            config.epochs,
         ));
-        text.push('\n');
-        match (&projection, &limit) {
-            (Some(p), _) => text.push_str(&crate::plan::time_line(label, p, config.epochs)),
-            (None, Some(limit)) => text.push_str(&crate::plan::not_timed(limit)),
-            (None, None) => {}
-        }
         Ok(text)
     }
 }

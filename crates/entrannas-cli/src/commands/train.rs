@@ -374,28 +374,17 @@ impl BackendTask for TrainDryRun {
             cost.flops,
             data.train.len(),
         );
-        let (projection, measured) = if timed {
-            let mut probe = memory_probe(label, device_pool);
-            let (projection, measured) = crate::plan::measure(probe.as_mut(), |after_step| {
-                job.project_epoch::<B>(&data, &device, crate::plan::TIMED_STEPS, after_step)
-            });
-            (Some(projection?), measured)
-        } else {
-            (None, None)
-        };
+        let timing = crate::plan::time_if(timed, memory_probe(label, device_pool), |after_step| {
+            job.project_epoch::<B>(&data, &device, crate::plan::TIMED_STEPS, after_step)
+        })?;
         text.push('\n');
-        text.push_str(&crate::plan::memory_lines(
-            &estimate,
-            config.batch_size,
-            measured,
+        text.push_str(&crate::plan::resource_lines(
+            (&estimate, config.batch_size),
             limit.as_ref(),
+            timing,
+            label,
+            config.epochs,
         ));
-        text.push('\n');
-        match (&projection, &limit) {
-            (Some(p), _) => text.push_str(&crate::plan::time_line(label, p, config.epochs)),
-            (None, Some(limit)) => text.push_str(&crate::plan::not_timed(limit)),
-            (None, None) => {}
-        }
         Ok(text)
     }
 }
