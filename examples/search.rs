@@ -41,7 +41,6 @@ fn run(cli: Cli) -> Result<(), ExampleError> {
         &OpRegistry::default(),
         &data,
         &run,
-        false,
         &mut progress,
         &[Default::default()],
     )?;

@@ -99,15 +99,7 @@ pub fn run(args: &CustomOpArgs) -> Result<CustomOpOutcome, ExampleError> {
         epochs: config.epochs,
     };
     let device = Default::default();
-    let outcome = run_search::<Cpu>(
-        &config,
-        &registry,
-        &data,
-        &run,
-        false,
-        &mut progress,
-        &[device],
-    )?;
+    let outcome = run_search::<Cpu>(&config, &registry, &data, &run, &mut progress, &[device])?;
     let genotype = outcome.history[outcome.selection.epoch].genotype.clone();
     let connections = || {
         [&genotype.normal, &genotype.reduce]

@@ -9,7 +9,7 @@ use entrannas_data::OpenedDataset;
 use entrannas_ops::OpRegistry;
 use entrannas_report::{Environment, write_evolution, write_report};
 use entrannas_search::{
-    EpochRecord, RunDir, SearchConfig, SearchObserver, SearchOutcome, run_search,
+    EpochRecord, RunDir, SearchConfig, SearchObserver, SearchOutcome, resume_search, run_search,
 };
 
 use crate::{Cpu, ExampleError, pct};
@@ -148,15 +148,19 @@ pub fn run_trials(
             label: trial.label.clone(),
             epochs: trial.config.epochs,
         };
-        let outcome = run_search::<Cpu>(
-            &trial.config,
-            &OpRegistry::default(),
-            data,
-            &run,
-            resume,
-            &mut observer,
-            &[Default::default()],
-        )?;
+        let (registry, devices) = (OpRegistry::default(), [Default::default()]);
+        let outcome = if resume {
+            resume_search::<Cpu>(&registry, data, &run, &mut observer, &devices)?
+        } else {
+            run_search::<Cpu>(
+                &trial.config,
+                &registry,
+                data,
+                &run,
+                &mut observer,
+                &devices,
+            )?
+        };
         let seconds = outcome.history.iter().map(|r| r.seconds).sum();
         write_report(run.path())?;
         write_evolution(run.path())?;

@@ -17,8 +17,8 @@ pub mod supernet;
 pub use config::{Preset, SearchConfig};
 pub use error::SearchError;
 pub use run::{
-    RunDir, RunSummary, RunsOutcome, RunsPlan, RunsSummary, SearchOutcome, Selection, run_search,
-    run_searches,
+    RunDir, RunSummary, RunsOutcome, RunsPlan, RunsSummary, SearchOutcome, Selection,
+    resume_search, resume_searches, run_search, run_searches,
 };
 pub use searcher::{EpochRecord, SearchObserver, Searcher, StepProgress};
 pub use space::{EnginePlacement, Method, OpSpace};

@@ -557,44 +557,70 @@ impl RunsOutcome {
 /// `summary.csv` and copies of the best search's `genotype.json`, `genotype.txt`,
 /// `normal.svg` and `reduce.svg` at the end.
 ///
-/// With `resume`, `config` and `runs` are ignored: the parent's `config.json` and
-/// `runs.json` apply, finished searches are read back, an interrupted one continues
-/// from its checkpoint and the missing ones run. A stop requested by the observer
-/// ends with [`SearchError::Stopped`] naming the parent, to resume as a whole.
-/// `devices` as for [`run_search`].
-#[expect(
-    clippy::too_many_arguments,
-    reason = "issue 32's single run layer replaces these arguments with a run plan"
-)]
+/// [`resume_searches`] continues them. A stop requested by the observer ends with
+/// [`SearchError::Stopped`] naming the parent, to resume as a whole. `devices` as for
+/// [`run_search`].
 pub fn run_searches<B: AutodiffBackend>(
     config: &SearchConfig,
     registry: &OpRegistry,
     runs: usize,
     data: &OpenedDataset,
     parent: &RunDir,
-    resume: bool,
+    observer: &mut dyn SearchObserver,
+    devices: &[B::Device],
+) -> Result<RunsOutcome, SearchError> {
+    searches::<B>(
+        Some((config, runs)),
+        registry,
+        data,
+        parent,
+        observer,
+        devices,
+    )
+}
+
+/// Continues the searches of [`run_searches`] in `parent` with its own `config.json`
+/// and `runs.json`: finished searches are read back, an interrupted one continues from
+/// its checkpoint and the missing ones run.
+pub fn resume_searches<B: AutodiffBackend>(
+    registry: &OpRegistry,
+    data: &OpenedDataset,
+    parent: &RunDir,
+    observer: &mut dyn SearchObserver,
+    devices: &[B::Device],
+) -> Result<RunsOutcome, SearchError> {
+    searches::<B>(None, registry, data, parent, observer, devices)
+}
+
+/// [`run_searches`] with `Some((config, runs))`, [`resume_searches`] with `None`.
+fn searches<B: AutodiffBackend>(
+    fresh: Option<(&SearchConfig, usize)>,
+    registry: &OpRegistry,
+    data: &OpenedDataset,
+    parent: &RunDir,
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<RunsOutcome, SearchError> {
     let _lock = RunLock::acquire(parent.path())?;
-    let (config, plan) = if resume {
-        (parent.config()?, parent.runs_plan()?)
-    } else {
-        config.validate()?;
-        if runs == 0 {
-            return Err(SearchError::Config("runs must be at least 1".into()));
+    let (config, plan) = match fresh {
+        None => (parent.config()?, parent.runs_plan()?),
+        Some((config, runs)) => {
+            config.validate()?;
+            if runs == 0 {
+                return Err(SearchError::Config("runs must be at least 1".into()));
+            }
+            let plan = RunsPlan {
+                runs,
+                first_seed: config.seed,
+            };
+            let json = serde_json::to_string_pretty(config).expect("configs serialise");
+            write_atomic(&parent.path().join("config.json"), json.as_bytes())?;
+            parent.write(
+                RUNS_FILE,
+                &serde_json::to_string_pretty(&plan).expect("plans serialise"),
+            )?;
+            (config.clone(), plan)
         }
-        let plan = RunsPlan {
-            runs,
-            first_seed: config.seed,
-        };
-        let json = serde_json::to_string_pretty(config).expect("configs serialise");
-        write_atomic(&parent.path().join("config.json"), json.as_bytes())?;
-        parent.write(
-            RUNS_FILE,
-            &serde_json::to_string_pretty(&plan).expect("plans serialise"),
-        )?;
-        (config.clone(), plan)
     };
     let mut outcomes = Vec::with_capacity(plan.runs);
     for index in 0..plan.runs {
@@ -608,16 +634,22 @@ pub fn run_searches<B: AutodiffBackend>(
             RunDir::create(&path, false)?
         };
         let config = config.clone().with_seed(seed);
-        let outcome =
-            match run_search::<B>(&config, registry, data, &run, started, observer, devices) {
-                Err(SearchError::Stopped { epochs_done, .. }) => {
-                    return Err(SearchError::Stopped {
-                        run: parent.path().to_path_buf(),
-                        epochs_done,
-                    });
-                }
-                other => other?,
-            };
+        let outcome = match search::<B>(
+            (!started).then_some(&config),
+            registry,
+            data,
+            &run,
+            observer,
+            devices,
+        ) {
+            Err(SearchError::Stopped { epochs_done, .. }) => {
+                return Err(SearchError::Stopped {
+                    run: parent.path().to_path_buf(),
+                    epochs_done,
+                });
+            }
+            other => other?,
+        };
         outcomes.push(outcome);
         if index + 1 < plan.runs && observer.should_stop() {
             return Err(SearchError::Stopped {
@@ -675,30 +707,53 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
     }
 }
 
-/// Runs (or, with `resume`, continues) a search in `run`, writing every file after
-/// every epoch. `config` is ignored when resuming: the run's own `config.json` is used.
-/// Resuming a run killed before its first checkpoint was complete starts it from
-/// scratch; one whose `history.jsonl` records more epochs than such a kill leaves (one)
-/// but which has no complete checkpoint is refused ([`SearchError::Corrupt`]) rather
-/// than overwritten.
-/// The first of `devices` holds the super-net, the architecture parameters and the
-/// optimizers; the shards of data-parallel steps (`config.shards > 1`) run on all of
-/// them ([`Searcher::set_devices`]). One device is the usual case. The process's
-/// depthwise strategy is set to the configuration's (`SearchConfig::depthwise`).
+/// Runs a search in `run` (a fresh directory, see [`RunDir::create`]), writing every
+/// file after every epoch; [`resume_search`] continues it. The first of `devices`
+/// holds the super-net, the architecture parameters and the optimizers; the shards of
+/// data-parallel steps (`config.shards > 1`) run on all of them
+/// ([`Searcher::set_devices`]). One device is the usual case. The process's depthwise
+/// strategy is set to the configuration's (`SearchConfig::depthwise`). The candidate
+/// ops are built from `registry`.
 pub fn run_search<B: AutodiffBackend>(
     config: &SearchConfig,
     registry: &OpRegistry,
     data: &OpenedDataset,
     run: &RunDir,
-    resume: bool,
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<SearchOutcome, SearchError> {
+    search::<B>(Some(config), registry, data, run, observer, devices)
+}
+
+/// Continues the search in `run` with the run's own `config.json`, from its last
+/// complete checkpoint; a finished search returns its outcome. A run killed before its
+/// first checkpoint was complete starts from scratch; one whose `history.jsonl` records
+/// more epochs than such a kill leaves (one) but which has no complete checkpoint is
+/// refused ([`SearchError::Corrupt`]) rather than overwritten.
+pub fn resume_search<B: AutodiffBackend>(
+    registry: &OpRegistry,
+    data: &OpenedDataset,
+    run: &RunDir,
+    observer: &mut dyn SearchObserver,
+    devices: &[B::Device],
+) -> Result<SearchOutcome, SearchError> {
+    search::<B>(None, registry, data, run, observer, devices)
+}
+
+/// [`run_search`] with `Some(config)`, [`resume_search`] with `None`.
+fn search<B: AutodiffBackend>(
+    fresh: Option<&SearchConfig>,
+    registry: &OpRegistry,
+    data: &OpenedDataset,
+    run: &RunDir,
+    observer: &mut dyn SearchObserver,
+    devices: &[B::Device],
+) -> Result<SearchOutcome, SearchError> {
+    let resume = fresh.is_none();
     let _lock = RunLock::acquire(run.path())?;
-    let config = if resume {
-        run.config()?
-    } else {
-        config.clone()
+    let config = match fresh {
+        None => run.config()?,
+        Some(config) => config.clone(),
     };
     entrannas_ops::set_depthwise_conv(config.depthwise);
     let split = SearchSplit {
@@ -852,7 +907,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             run,
-            false,
             &mut (),
             &[Default::default()],
         )
@@ -968,7 +1022,6 @@ mod tests {
                 &OpRegistry::default(),
                 &data(),
                 &run,
-                false,
                 &mut (),
                 &devices,
             )
@@ -1019,7 +1072,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut (),
             &[Default::default()],
         )
@@ -1058,7 +1110,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut (),
             &devices,
         )
@@ -1070,7 +1121,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut (),
             &[],
         )
@@ -1237,7 +1287,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &straight,
-            false,
             &mut (),
             &devices,
         )
@@ -1248,7 +1297,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &interrupted,
-            false,
             &mut StopAfter::new(1),
             &devices,
         );
@@ -1290,7 +1338,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &straight,
-            false,
             &mut (),
             &devices,
         )
@@ -1301,7 +1348,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut OutOfMemoryAt {
                 epoch: 1,
                 current: 0,
@@ -1329,12 +1375,10 @@ mod tests {
         );
         // The failed epoch left no record; resuming ends as if nothing had happened.
         assert_eq!(run.recorded_epochs().unwrap(), 1);
-        let resumed = run_search::<B>(
-            &config,
+        let resumed = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
             &RunDir::open(run.path()).unwrap(),
-            true,
             &mut (),
             &devices,
         )
@@ -1352,12 +1396,10 @@ mod tests {
         let config = tiny(Method::Dst);
         let dir = tempfile::tempdir().unwrap();
         let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
-        let resumed = run_search::<B>(
-            &config,
+        let resumed = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
             &RunDir::open(interrupted.path()).unwrap(),
-            true,
             &mut (),
             &[Default::default()],
         )
@@ -1400,7 +1442,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut StopAfter::new(2),
             &[Default::default()],
         );
@@ -1408,12 +1449,10 @@ mod tests {
         let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
         std::fs::remove_dir_all(run.path().join("checkpoint")).unwrap();
         let resume = || {
-            run_search::<B>(
-                &config,
+            resume_search::<B>(
                 &OpRegistry::default(),
                 &data(),
                 &RunDir::open(run.path()).unwrap(),
-                true,
                 &mut (),
                 &[Default::default()],
             )
@@ -1505,12 +1544,10 @@ mod tests {
         // A new process starts with the default; the resumed search switches to the
         // run's strategy, whatever configuration the caller passes.
         set_depthwise_conv(DepthwiseConv::Grouped);
-        let resumed = run_search::<B>(
-            &tiny(Method::Entran),
+        let resumed = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
             &recorded,
-            true,
             &mut (),
             &[Default::default()],
         )
@@ -1569,7 +1606,6 @@ mod tests {
             3,
             &data(),
             &parent,
-            false,
             &mut observer,
             &[Default::default()],
         );
@@ -1588,13 +1624,10 @@ mod tests {
         // and runs the third (two epochs).
         let parent = RunDir::open(parent.path()).unwrap();
         let mut observer = StopAfter::new(usize::MAX);
-        let outcome = run_searches::<B>(
-            &config,
+        let outcome = resume_searches::<B>(
             &OpRegistry::default(),
-            99,
             &data(),
             &parent,
-            true,
             &mut observer,
             &[Default::default()],
         )
@@ -1658,7 +1691,6 @@ mod tests {
             0,
             &data(),
             &parent,
-            false,
             &mut (),
             &[Default::default()],
         )
@@ -1677,7 +1709,6 @@ mod tests {
             &OpRegistry::default(),
             &data(),
             &run,
-            false,
             &mut StopAfter::new(1),
             &[Default::default()],
         );
@@ -1699,12 +1730,10 @@ mod tests {
         assert_eq!(state.epochs_done, 1);
 
         let mut observer = StopAfter::new(usize::MAX);
-        let resumed = run_search::<B>(
-            &config,
+        let resumed = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
             &RunDir::open(run.path()).unwrap(),
-            true,
             &mut observer,
             &[Default::default()],
         )
@@ -1738,12 +1767,10 @@ mod tests {
         let config = tiny(Method::Entran).with_epochs(1);
         search_through(&config, &run);
         std::fs::write(run.path().join("checkpoint/net.mpk"), b"garbage").unwrap();
-        let err = run_search::<B>(
-            &config,
+        let err = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
             &run,
-            true,
             &mut (),
             &[Default::default()],
         )

@@ -11,7 +11,7 @@
 //! let config = SearchConfig::quick().with_epochs(2);
 //! let run = RunDir::create("runs/quick", false)?;
 //! let registry = OpRegistry::default();
-//! let outcome = run_search::<Cpu>(&config, &registry, &data, &run, false, &mut (), &[Default::default()])?;
+//! let outcome = run_search::<Cpu>(&config, &registry, &data, &run, &mut (), &[Default::default()])?;
 //! let genotype = outcome.history[outcome.selection.epoch].genotype.clone();
 //! println!("{}", genotype.to_darts_text());
 //! # Ok(())
@@ -73,6 +73,6 @@ pub mod prelude {
     pub use entrannas_ops::{OpRecipe, OpRegistry};
     pub use entrannas_search::{
         EnginePlacement, Method, OpSpace, RunDir, SearchConfig, SearchOutcome, Searcher,
-        run_search, run_searches,
+        resume_search, resume_searches, run_search, run_searches,
     };
 }

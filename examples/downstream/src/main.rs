@@ -10,7 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, registry) = (SearchConfig::smoke(), OpRegistry::default());
     let device = Default::default();
     let run = RunDir::create(out.join("search"), true)?;
-    let found = run_search::<Cpu>(&config, &registry, &data, &run, false, &mut (), &[device])?;
+    let found = run_search::<Cpu>(&config, &registry, &data, &run, &mut (), &[device])?;
     let genotype = found.history[found.selection.epoch].genotype.clone();
     let train_dir = TrainRunDir::create(out.join("train"), true)?;
     let job = TrainJob::new(TrainConfig::smoke(), genotype.clone());

@@ -8,8 +8,8 @@ use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
 use entrannas_ops::{DepthwiseConv, OpRegistry};
 use entrannas_search::{
-    EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, run_search,
-    run_searches,
+    EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, resume_search,
+    resume_searches, run_search, run_searches,
 };
 use serde::Serialize;
 
@@ -383,15 +383,19 @@ impl DevicesTask for SearchTask {
         if let Some(runs) = self.runs {
             return self.run_several::<B>(runs, &mut progress, &devices);
         }
-        let outcome = run_search::<B>(
-            &self.config,
-            &OpRegistry::default(),
-            &self.data,
-            &self.run,
-            self.resume,
-            &mut progress,
-            &devices,
-        )?;
+        let registry = OpRegistry::default();
+        let outcome = if self.resume {
+            resume_search::<B>(&registry, &self.data, &self.run, &mut progress, &devices)?
+        } else {
+            run_search::<B>(
+                &self.config,
+                &registry,
+                &self.data,
+                &self.run,
+                &mut progress,
+                &devices,
+            )?
+        };
         let best = &outcome.history[outcome.selection.epoch];
         let selection = &outcome.selection;
         eprintln!(
@@ -426,16 +430,20 @@ impl SearchTask {
         progress: &mut SearchProgress,
         devices: &[B::Device],
     ) -> Result<(), CliError> {
-        let outcome = run_searches::<B>(
-            &self.config,
-            &OpRegistry::default(),
-            runs,
-            &self.data,
-            &self.run,
-            self.resume,
-            progress,
-            devices,
-        )?;
+        let registry = OpRegistry::default();
+        let outcome = if self.resume {
+            resume_searches::<B>(&registry, &self.data, &self.run, progress, devices)?
+        } else {
+            run_searches::<B>(
+                &self.config,
+                &registry,
+                runs,
+                &self.data,
+                &self.run,
+                progress,
+                devices,
+            )?
+        };
         let mut best_reports = Vec::new();
         for (i, r) in outcome.summary.runs.iter().enumerate() {
             let reports = super::report::write(&self.run.path().join(&r.dir))?;
