@@ -729,6 +729,33 @@ impl<B: AutodiffBackend> Searcher<B> {
         ))
     }
 
+    /// The gradient of the architecture loss on `val` with respect to `alpha`, normal
+    /// and reduction cells (`[edges, K]` each, row-major, on the host), as the
+    /// architecture step computes it before Adam (weight decay not added); nothing is
+    /// updated except the batch norms' running statistics, as in a step.
+    ///
+    /// # Errors
+    /// As [`Searcher::step`].
+    pub fn architecture_gradient(
+        &self,
+        val: &ImageBatch<B>,
+        derivation: &Derivation,
+        tau: f64,
+    ) -> Result<(Vec<f64>, Vec<f64>), SearchError> {
+        let net = self.net.clone().no_grad();
+        let (method, lambda) = (self.config.method, self.config.lambda);
+        let loss = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
+        let grads = loss.backward();
+        let host = |param: &burn::module::Param<Tensor<B, 2>>| -> Vec<f64> {
+            param
+                .val()
+                .grad(&grads)
+                .map(|g| g.to_data().iter::<f64>().collect())
+                .unwrap_or_default()
+        };
+        Ok((host(&self.arch.alpha_normal), host(&self.arch.alpha_reduce)))
+    }
+
     /// The child-net's drift from the super-net cell by cell
     /// ([`crate::supernet::SuperNet::cell_drift`]) on the first `batches` batches of
     /// `dataset`, with the running statistics, every figure averaged over the batches.
