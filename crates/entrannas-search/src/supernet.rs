@@ -560,6 +560,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_architecture_gradient_has_one_value_per_edge_and_op_and_changes_nothing() {
+        let s = searcher(config(Method::Entran), [3, 8, 8]);
+        let derivation = s.derive(1.0).unwrap();
+        let before = s.arch.alpha_normal.val().into_data();
+        let (normal, reduce) = s
+            .architecture_gradient(&batch([3, 8, 8], 0.7), &derivation, 1.0)
+            .unwrap();
+        let [edges, k] = s.arch.alpha_normal.val().dims();
+        assert_eq!((normal.len(), reduce.len()), (edges * k, edges * k));
+        assert!(normal.iter().chain(&reduce).all(|g| g.is_finite()));
+        assert!(normal.iter().any(|g| *g != 0.0) && reduce.iter().any(|g| *g != 0.0));
+        assert_eq!(s.arch.alpha_normal.val().into_data(), before);
+    }
+
     /// A deterministic batch of 2 images and labels.
     fn batch(image: [usize; 3], seed: f64) -> ImageBatch<B> {
         let [c, h, w] = image;
