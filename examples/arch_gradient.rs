@@ -10,9 +10,9 @@
 
 use burn::data::dataset::Dataset;
 use clap::Parser;
-use entrannas_data::{DatasetKind, OpenOptions, Prefetch, SearchSplit, open};
+use entrannas_data::Prefetch;
+use entrannas_examples::checkpoint::{LoadedSearch, load_search};
 use entrannas_examples::{Cpu, ExampleError, Table};
-use entrannas_search::{RunDir, Searcher};
 
 /// The architecture gradient against the weight decay at a run's last checkpoint.
 #[derive(Parser)]
@@ -33,22 +33,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<String, ExampleError> {
-    let dir = RunDir::open(&cli.run)?;
-    let config = dir.config()?;
-    entrannas_ops::set_depthwise_conv(config.depthwise);
-    let kind: DatasetKind = config.dataset.parse()?;
-    let data_dir = config.data_dir.as_ref().map(std::path::PathBuf::from);
-    let data = open(kind, data_dir.as_deref(), &OpenOptions::default())?;
+    let LoadedSearch {
+        config,
+        searcher,
+        epochs,
+        tau,
+        derivation,
+        split,
+    } = load_search(&cli.run, None)?;
     let device = Default::default();
-    let mut searcher = Searcher::<Cpu>::new(config.clone(), &data.info, &device)?;
-    let epochs = dir.load_checkpoint(&mut searcher)?;
-    let tau = config.schedule().at_epoch(epochs.saturating_sub(1));
-    let derivation = searcher.derive(tau)?;
-    let split = data.search_split(&SearchSplit {
-        train_portion: config.train_portion,
-        val_portion: config.val_portion,
-        seed: config.seed,
-    })?;
     let len = (cli.batches * config.batch_size).min(split.val.len());
     let loader = Prefetch::start(&split.val, (0..len).collect(), config.batch_size, 0);
     let (mut per_batch, mut sums) = ([0.0f64; 2], [Vec::new(), Vec::new()]);

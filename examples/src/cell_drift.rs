@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use entrannas_data::{DatasetKind, OpenOptions, SearchSplit, open};
-use entrannas_search::{CellDrift, RunDir, Searcher};
+use entrannas_search::CellDrift;
 
-use crate::{Cpu, ExampleError, Table};
+use crate::checkpoint::load_search;
+use crate::{ExampleError, Table};
 
 /// Flags of the `cell_drift` example.
 #[derive(Args, Debug)]
@@ -69,32 +69,19 @@ impl DriftReport {
 /// Loads the run's last checkpoint and measures the drift on the first `batches`
 /// batches of its architecture split, at the temperature of its last epoch.
 pub fn run(args: &CellDriftArgs) -> Result<DriftReport, ExampleError> {
-    let dir = RunDir::open(&args.run)?;
-    let config = dir.config()?;
-    entrannas_ops::set_depthwise_conv(config.depthwise);
-    let kind: DatasetKind = config.dataset.parse()?;
-    let data_dir = args
-        .data_dir
+    let loaded = load_search(&args.run, args.data_dir.as_deref())?;
+    let val_eval = loaded
+        .split
+        .val
         .clone()
-        .or_else(|| config.data_dir.as_ref().map(PathBuf::from));
-    let data = open(kind, data_dir.as_deref(), &OpenOptions::default())?;
-    let device = Default::default();
-    let mut searcher = Searcher::<Cpu>::new(config.clone(), &data.info, &device)?;
-    let epochs = dir.load_checkpoint(&mut searcher)?;
-    if epochs == 0 {
-        return Err(ExampleError::Usage(format!(
-            "{} has no checkpoint to measure",
-            args.run.display()
-        )));
-    }
-    let tau = config.schedule().at_epoch(epochs - 1);
-    let derivation = searcher.derive(tau)?;
-    let split = data.search_split(&SearchSplit {
-        train_portion: config.train_portion,
-        val_portion: config.val_portion,
-        seed: config.seed,
-    })?;
-    let val_eval = split.val.clone().with_augment(None, config.seed);
-    let cells = searcher.cell_drift(&val_eval, &derivation, tau, args.batches)?;
-    Ok(DriftReport { epochs, tau, cells })
+        .with_augment(None, loaded.config.seed);
+    let cells =
+        loaded
+            .searcher
+            .cell_drift(&val_eval, &loaded.derivation, loaded.tau, args.batches)?;
+    Ok(DriftReport {
+        epochs: loaded.epochs,
+        tau: loaded.tau,
+        cells,
+    })
 }

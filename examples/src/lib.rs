@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod cell_drift;
+pub mod checkpoint;
 pub mod child_bn;
 pub mod custom_op;
 pub mod error;

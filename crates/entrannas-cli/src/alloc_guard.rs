@@ -7,7 +7,9 @@
 //! returns no memory. That happens under an address-space limit (`ulimit -v`), or for a
 //! request larger than the machine can ever give (Linux's default overcommit refuses
 //! those); memory that runs out later, page by page, is the kernel OOM killer's, which
-//! no process sees coming. Nothing in the wrapper allocates: the message is written
+//! no process sees coming. The wrapper cannot tell a caller that would handle the
+//! refusal itself (`Vec::try_reserve`) from one that would abort: it ends the process
+//! for both. Nothing in the wrapper allocates: the message is written
 //! from fixed text and a number formatted on the stack, and the process ends with
 //! `_exit`, which runs no handler that could allocate.
 

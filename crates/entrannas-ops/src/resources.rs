@@ -77,15 +77,20 @@ pub struct EpochProjection {
 
 impl EpochProjection {
     /// A projection from the seconds of the timed steps (the first one first) and the
-    /// projected seconds of an epoch's evaluation. `step_seconds` must not be empty.
+    /// projected seconds of an epoch's evaluation. `step_seconds` must not be empty;
+    /// with the first step alone (data for no more), it stands for every step.
     pub fn from_steps(
         step_seconds: &[f64],
         steps_per_epoch: usize,
         evaluation_seconds: f64,
     ) -> Self {
+        let later = match step_seconds {
+            [first] => std::slice::from_ref(first),
+            steps => &steps[1..],
+        };
         Self {
             first_step_seconds: step_seconds[0],
-            step_seconds: median(&step_seconds[1..]),
+            step_seconds: median(later),
             timed_steps: step_seconds.len() - 1,
             steps_per_epoch,
             evaluation_seconds,
@@ -152,6 +157,10 @@ mod tests {
             evaluation_seconds: 3.0,
         };
         assert_eq!(p.epoch_seconds(), 18.0);
+        assert_eq!(EpochProjection::from_steps(&[9.0, 2.0, 1.0], 10, 3.0), p);
+        // One step only: it is the estimate of every step.
+        let alone = EpochProjection::from_steps(&[4.0], 10, 0.0);
+        assert_eq!((alone.step_seconds, alone.timed_steps), (4.0, 0));
         assert_eq!(human_seconds(42.0), "42.0 s");
         assert_eq!(human_seconds(210.0), "3.5 min");
         assert_eq!(human_seconds(7560.0), "2.1 h");
