@@ -15,7 +15,8 @@
 use clap::Parser;
 use entrannas_examples::{CommonArgs, Cpu, EpochLine, ExampleError, Table, pct};
 use entrannas_ops::OpRegistry;
-use entrannas_search::{RunDir, run_search};
+use entrannas_run::RunDir;
+use entrannas_search::run_search;
 
 /// One EnTranNAS search on the embedded Fashion-MNIST subset (or `--dataset`).
 #[derive(Parser)]

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use entrannas_data::{DatasetKind, OpenOptions, OpenedDataset, SearchData, SearchSplit, open};
+use entrannas_run::RunDir;
 use entrannas_search::searcher::Derivation;
-use entrannas_search::{RunDir, SearchConfig, Searcher};
+use entrannas_search::{SearchConfig, Searcher};
 
 use crate::{Cpu, ExampleError};
 
@@ -29,7 +30,7 @@ pub struct LoadedSearch {
 /// where its configuration says. A run without a checkpoint is an error naming it.
 pub fn load_search(run: &Path, data_dir: Option<&Path>) -> Result<LoadedSearch, ExampleError> {
     let dir = RunDir::open(run)?;
-    let config = dir.config()?;
+    let config = SearchConfig::from_run(&dir)?;
     entrannas_ops::set_depthwise_conv(config.depthwise);
     let kind: DatasetKind = config.dataset.parse()?;
     let data_dir = data_dir
@@ -37,7 +38,7 @@ pub fn load_search(run: &Path, data_dir: Option<&Path>) -> Result<LoadedSearch, 
         .or_else(|| config.data_dir.as_ref().map(PathBuf::from));
     let data: OpenedDataset = open(kind, data_dir.as_deref(), &OpenOptions::default())?;
     let mut searcher = Searcher::<Cpu>::new(config.clone(), &data.info, &Default::default())?;
-    let epochs = dir.load_checkpoint(&mut searcher)?;
+    let epochs = searcher.load_checkpoint(&dir)?;
     if epochs == 0 {
         return Err(ExampleError::Usage(format!(
             "{} has no checkpoint to measure",

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::ElementConversion;
 use entrannas_data::{DatasetKind, OpenOptions, Prefetch, SearchSplit, open};
+use entrannas_run::RunDir;
 use entrannas_search::searcher::Derivation;
-use entrannas_search::{RunDir, SearchConfig, Searcher};
+use entrannas_search::{SearchConfig, Searcher};
 
 use crate::{Cpu, ExampleError, Table, pct};
 
@@ -75,7 +76,7 @@ fn child_train_mode(
 /// `child_bn_batches` (the default where the run skipped the measurement).
 pub fn check(run_dir: &Path, batches: Option<usize>) -> Result<BnCheck, ExampleError> {
     let run = RunDir::open(run_dir)?;
-    let config = run.config()?;
+    let config = SearchConfig::from_run(&run)?;
     let kind: DatasetKind = config.dataset.parse()?;
     let data = open(
         kind,
@@ -84,8 +85,8 @@ pub fn check(run_dir: &Path, batches: Option<usize>) -> Result<BnCheck, ExampleE
     )?;
     let device = Default::default();
     let mut searcher = Searcher::<Cpu>::new(config.clone(), &data.info, &device)?;
-    let epochs = run.load_checkpoint(&mut searcher)?;
-    let history = run.history(epochs)?;
+    let epochs = searcher.load_checkpoint(&run)?;
+    let history: Vec<entrannas_search::EpochRecord> = run.history(epochs)?;
     let tau = history
         .last()
         .map(|r| r.tau)

@@ -13,7 +13,8 @@ use clap::Args;
 use entrannas_cell::Genotype;
 use entrannas_eval::{TrainConfig, TrainJob, evaluate, load_for_inference_with};
 use entrannas_ops::{ConvSpec, LayerSpec, OpRegistry, OpSpec};
-use entrannas_search::{RunDir, run_search};
+use entrannas_run::RunDir;
+use entrannas_search::run_search;
 
 use crate::{CommonArgs, Cpu, EpochLine, ExampleError};
 
@@ -121,7 +122,7 @@ pub fn run(args: &CustomOpArgs) -> Result<CustomOpOutcome, ExampleError> {
     let job = TrainJob::new(train.clone(), genotype.clone()).with_registry(registry.clone());
     let trained = job.run::<Cpu>(
         &data,
-        &entrannas_eval::RunDir::create(&train_dir, args.common.force)?,
+        &RunDir::create(&train_dir, args.common.force)?,
         &mut (),
         &device,
     )?;

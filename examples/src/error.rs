@@ -13,6 +13,9 @@ pub enum ExampleError {
     /// A training failed (configuration, run directory, checkpoint).
     #[error(transparent)]
     Eval(#[from] entrannas_eval::EvalError),
+    /// A run directory could not be read or written.
+    #[error(transparent)]
+    Run(#[from] entrannas_run::RunError),
     /// An operation could not be registered.
     #[error(transparent)]
     Ops(#[from] entrannas_ops::OpsError),

@@ -3,14 +3,12 @@
 //! `evolution.html`, as `entrannas search` writes them).
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use entrannas_data::OpenedDataset;
 use entrannas_ops::OpRegistry;
-use entrannas_report::{Environment, write_evolution, write_report};
-use entrannas_search::{
-    EpochRecord, RunDir, SearchConfig, SearchObserver, SearchOutcome, resume_search, run_search,
-};
+use entrannas_report::{write_evolution, write_report};
+use entrannas_run::{Environment, RunDir, RunObserver};
+use entrannas_search::{EpochRecord, SearchConfig, SearchOutcome, resume_search, run_search};
 
 use crate::{Cpu, ExampleError, pct};
 
@@ -81,7 +79,7 @@ impl EpochLine {
     }
 }
 
-impl SearchObserver for EpochLine {
+impl RunObserver<EpochRecord> for EpochLine {
     fn epoch_finished(&mut self, record: &EpochRecord) {
         eprintln!("{}", self.line(record));
     }
@@ -113,7 +111,7 @@ pub fn run_trials(
         let resume = existing == Existing::Resume && path.join("config.json").is_file();
         let run = if resume {
             let run = RunDir::open(&path)?;
-            let differences = config_differences(&run.config()?, &trial.config);
+            let differences = config_differences(&SearchConfig::from_run(&run)?, &trial.config);
             if !differences.is_empty() {
                 return Err(ExampleError::Usage(format!(
                     "--resume: {} was searched with another configuration ({}); \
@@ -178,23 +176,8 @@ pub fn run_trials(
 /// Writes `environment.json` (versions, device, dataset, command line, start time)
 /// into a new run directory.
 fn write_environment(run: &RunDir, data: &OpenedDataset) -> Result<(), ExampleError> {
-    let env = Environment {
-        entrannas: Some(env!("CARGO_PKG_VERSION").into()),
-        burn: Some("0.21.0".into()),
-        device: Some("flex (CPU)".into()),
-        dataset: Some(data.location.clone()),
-        command: std::env::args().collect(),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs()),
-    };
-    let path = run.path().join("environment.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&env).expect("environment serialises"),
-    )
-    .map_err(|source| ExampleError::Io { path, source })
+    run.write_environment(&Environment::now("flex (CPU)", &data.location), false)?;
+    Ok(())
 }
 
 /// The fields in which two search configurations differ, as `name (saved vs given)`.

@@ -95,10 +95,11 @@ fn table1_runs_every_placement_and_darts() {
         // The Engine weight outside the child, normal/reduction: a share, and the
         // last epoch's record.
         let (n, r) = row[7].split_once('/').unwrap();
-        let history = entrannas_search::RunDir::open(tmp.path().join(&row[0]))
-            .unwrap()
-            .history(2)
-            .unwrap();
+        let history: Vec<entrannas_search::EpochRecord> =
+            entrannas_run::RunDir::open(tmp.path().join(&row[0]))
+                .unwrap()
+                .history(2)
+                .unwrap();
         let last = history.last().unwrap();
         let recorded = [
             last.normal.weight_outside_child,
@@ -382,10 +383,10 @@ fn child_bn_evaluates_a_finished_search_three_ways() {
     ] {
         assert!((0.0..=1.0).contains(&v), "{c:?}");
     }
-    let config = entrannas_search::RunDir::open(tmp.path().join("standard"))
-        .unwrap()
-        .config()
-        .unwrap();
+    let config = entrannas_search::SearchConfig::from_run(
+        &entrannas_run::RunDir::open(tmp.path().join("standard")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(c.calibration_batches, config.child_bn_batches);
     let one = entrannas_examples::child_bn::check(&tmp.path().join("standard"), Some(1)).unwrap();
     assert_eq!(one.calibration_batches, 1);

@@ -1,5 +1,6 @@
 //! The CLI's errors and their exit codes.
 
+use entrannas_run::{CarriesRunError, RunError};
 use thiserror::Error;
 
 /// Everything a command can fail with.
@@ -19,6 +20,9 @@ pub enum CliError {
     /// A training or evaluation failed.
     #[error(transparent)]
     Eval(#[from] entrannas_eval::EvalError),
+    /// A run directory could not be read or written.
+    #[error(transparent)]
+    Run(#[from] RunError),
     /// A report could not be written.
     #[error(transparent)]
     Report(#[from] entrannas_report::ReportError),
@@ -42,37 +46,60 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The run-layer error inside, if this is one.
+    fn run_error(&self) -> Option<&RunError> {
+        match self {
+            CliError::Run(e) => Some(e),
+            CliError::Search(e) => e.run_error(),
+            CliError::Eval(e) => e.run_error(),
+            _ => None,
+        }
+    }
+
+    /// What to do next, in terms of this CLI's flags, where the library's message
+    /// cannot say it.
+    pub fn advice(&self) -> Option<String> {
+        match self.run_error()? {
+            RunError::RunExists(_) => {
+                Some("pass --force to overwrite it, or --resume to continue it".into())
+            }
+            RunError::Stopped { run, .. } => {
+                Some(format!("continue it with --resume {}", run.display()))
+            }
+            RunError::Corrupt { .. } => Some(
+                "a run directory that lost its checkpoint can be started again from scratch with its own config.json (--config, --out and --force)".into(),
+            )
+            .filter(|_| self.to_string().contains("resuming would start over")),
+            _ => None,
+        }
+    }
+
     /// The process exit code: 2 for bad input, 3 for a missing backend, 130 for a
     /// search or training stopped by Ctrl-C (resumable), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         use entrannas_eval::EvalError as E;
-        use entrannas_ops::RunLockError;
         use entrannas_search::SearchError as S;
+        if let Some(run) = self.run_error() {
+            return match run {
+                RunError::Stopped { .. } => 130,
+                e if e.is_bad_input() => 2,
+                _ => 1,
+            };
+        }
         match self {
             CliError::Usage(_) | CliError::Data(_) | CliError::Genotype(_) | CliError::Relax(_) => {
                 2
             }
-            CliError::Search(S::Stopped { .. }) => 130,
             CliError::Search(
-                S::InvalidChoice { .. }
-                | S::Config(_)
-                | S::RunExists(_)
-                | S::Data(_)
-                | S::Genotype(_)
-                | S::Corrupt { .. }
-                | S::Lock(RunLockError::InUse { .. }),
+                S::InvalidChoice { .. } | S::Config(_) | S::Data(_) | S::Genotype(_),
             ) => 2,
-            CliError::Eval(E::Stopped { .. }) => 130,
             CliError::Eval(
                 E::Config(_)
                 | E::Target(_)
                 | E::Genotype(_)
                 | E::Data(_)
                 | E::InputShape { .. }
-                | E::EmptyDataset(_)
-                | E::Corrupt { .. }
-                | E::RunExists(_)
-                | E::Lock(RunLockError::InUse { .. }),
+                | E::EmptyDataset(_),
             ) => 2,
             CliError::BackendMissing(_) => 3,
             _ => 1,

@@ -91,6 +91,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
+            if let Some(advice) = err.advice() {
+                eprintln!("{advice}");
+            }
             ExitCode::from(err.exit_code() as u8)
         }
     }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use entrannas_run::{RunObserver, StepProgress};
+use entrannas_search::EpochRecord;
 use entrannas_search::bench::{MemoryMeasure, MemoryProbe};
-use entrannas_search::{EpochRecord, SearchObserver, StepProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The peak memory a run has needed so far, shown with its progress: a GPU's memory
@@ -150,7 +151,7 @@ pub struct SearchProgress(pub EpochBar);
 /// Training progress on stderr.
 pub struct TrainProgress(pub EpochBar);
 
-impl entrannas_eval::TrainObserver for TrainProgress {
+impl RunObserver<entrannas_eval::EpochRecord> for TrainProgress {
     fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
         if runs > 1 {
             eprintln!("run {}/{runs} (seed {seed})", run + 1);
@@ -161,7 +162,7 @@ impl entrannas_eval::TrainObserver for TrainProgress {
         self.0.start(epoch, epochs, steps);
     }
 
-    fn step(&mut self, p: &entrannas_eval::StepProgress) {
+    fn step(&mut self, p: &StepProgress) {
         let message = step_message(p.loss, p.accuracy, p.images_per_second);
         self.0.step(p.epoch, p.step, p.steps, message);
     }
@@ -196,7 +197,7 @@ pub fn format_duration(seconds: f64) -> String {
     }
 }
 
-impl SearchObserver for SearchProgress {
+impl RunObserver<EpochRecord> for SearchProgress {
     fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
         eprintln!("search {}/{runs} (seed {seed})", run + 1);
         self.0.restart();

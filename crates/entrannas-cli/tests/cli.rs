@@ -897,8 +897,8 @@ fn a_run_directory_being_written_is_refused_to_a_second_process() {
     let before = (history(&search), history(&train));
 
     let held = [
-        entrannas_ops::RunLock::acquire(&search).unwrap(),
-        entrannas_ops::RunLock::acquire(&train).unwrap(),
+        entrannas_run::RunLock::acquire(&search).unwrap(),
+        entrannas_run::RunLock::acquire(&train).unwrap(),
     ];
     let refused = |args: &[&str], run: &Path| {
         let out = entrannas(args);

@@ -106,13 +106,13 @@ impl TrainConfig {
     /// lacks (added since) take their defaults, where burn's `Config::load` would
     /// refuse the file; a field this version does not know (a misspelt one) is
     /// refused, where `Config::load` would ignore it
-    /// ([`entrannas_ops::config_file`]).
+    /// ([`entrannas_run::config_file`]).
     ///
     /// # Errors
     /// The file cannot be read, is not a JSON object, has an unknown field or a bad
     /// value (the message names the field).
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        entrannas_ops::config_file::read_with_defaults(path, &Self::new())
+        entrannas_run::config_file::read_with_defaults(path, &Self::new())
     }
     /// The paper's CIFAR-10 training: 600 epochs, batch 96, SGD lr 0.025 cosine to 0,
     /// momentum 0.9, wd 3e-4, clip 5, cutout 16, drop-path 0.2, auxiliary 0.4, `C = 36`,

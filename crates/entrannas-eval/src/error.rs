@@ -1,7 +1,6 @@
 //! Errors of the evaluation layer.
 
-use std::path::PathBuf;
-
+use entrannas_run::{CarriesRunError, RunError};
 use thiserror::Error;
 
 /// What can go wrong building, training, saving, loading or evaluating a target-net.
@@ -31,47 +30,11 @@ pub enum EvalError {
     /// A dataset with no item where at least one is needed.
     #[error("the {0} set is empty")]
     EmptyDataset(&'static str),
-    /// A file or directory could not be read or written.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done (`read`, `write`, `create`...).
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// A file of a run directory is missing or not what this version wrote.
-    #[error("{}: {message}", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A checkpoint file could not be saved or loaded.
-    #[error("checkpoint {}: {message}", path.display())]
-    Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
-        /// What went wrong ([`entrannas_ops::describe_recorder_error`]).
-        message: String,
-    },
-    /// The run directory is being written by another process, or its lock file
-    /// cannot be used.
+    /// The run directory could not be read or written, is in use or already holds a
+    /// run, or training was asked to stop ([`RunError::Stopped`]: `last/` can be
+    /// resumed).
     #[error(transparent)]
-    Lock(#[from] entrannas_ops::RunLockError),
-    /// The run directory already holds a run.
-    #[error("{} already holds a run; pass --force to overwrite it or --resume to continue it", .0.display())]
-    RunExists(PathBuf),
-    /// Training was asked to stop; `last/` can be resumed.
-    #[error("training stopped after {epochs_done} epochs; continue it with --resume {}", run.display())]
-    Stopped {
-        /// The run directory.
-        run: PathBuf,
-        /// Epochs completed and checkpointed.
-        epochs_done: usize,
-    },
+    Run(#[from] RunError),
     /// The backend failed inside an epoch (burn panicked; on a GPU most often an
     /// allocation that did not fit). Nothing of the epoch was recorded and the last
     /// checkpoint is intact.
@@ -89,36 +52,11 @@ pub enum EvalError {
     },
 }
 
-/// The error of a failed file operation on `path`.
-pub(crate) fn io<'a>(
-    action: &'static str,
-    path: &'a std::path::Path,
-) -> impl FnOnce(std::io::Error) -> EvalError + 'a {
-    move |source| EvalError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-impl From<entrannas_ops::RecordFileError> for EvalError {
-    /// A file-system refusal stays an [`EvalError::Io`] (the operating system's words,
-    /// the file named); a record that cannot be encoded or decoded is an
-    /// [`EvalError::Checkpoint`].
-    fn from(e: entrannas_ops::RecordFileError) -> Self {
-        match e {
-            entrannas_ops::RecordFileError::Io {
-                action,
-                path,
-                source,
-            } => EvalError::Io {
-                action: action.strip_prefix("cannot ").unwrap_or(action),
-                path,
-                source,
-            },
-            entrannas_ops::RecordFileError::Record { path, message } => {
-                EvalError::Checkpoint { path, message }
-            }
+impl CarriesRunError for EvalError {
+    fn run_error(&self) -> Option<&RunError> {
+        match self {
+            EvalError::Run(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -44,7 +44,7 @@ pub use config::{LrSchedule, TrainConfig};
 pub use error::EvalError;
 pub use net::{AuxiliaryHead, Edge, TargetCell, TargetNet, TargetOutput, drop_path};
 pub use run::{
-    CheckpointState, LoadedNet, RepeatedOutcome, RunDir, TrainJob, TrainOutcome, check_batch_fits,
+    LoadedNet, RepeatedOutcome, TrainCheckpoint, TrainJob, TrainOutcome, check_batch_fits,
     load_for_inference, load_for_inference_with,
 };
-pub use train::{EpochRecord, StepProgress, TargetOptimizer, TrainObserver, Trainer, evaluate};
+pub use train::{EpochRecord, TargetOptimizer, TrainObserver, Trainer, evaluate};

@@ -1,42 +1,59 @@
-//! Run directories of a target-net training, checkpoints, resuming, repeated runs and
-//! loading a trained net for inference.
+//! What a target-net training writes in its run directory, checkpoints, resuming,
+//! repeated runs and loading a trained net for inference.
 //!
-//! A run directory holds `config.json` ([`TrainConfig`]), `genotype.json` (a copy of
-//! the genotype trained), `net.json` (the [`TargetNetSpec`]), `cost.json`
-//! ([`TargetCost`]), `history.jsonl` (one [`EpochRecord`] per line), `metrics.csv`, and
-//! two checkpoints: `last/` (after the latest epoch) and `best/` (the epoch with the
-//! best test accuracy). A checkpoint holds `model.mpk` (weights and batch-norm
-//! statistics), `optimizer.mpk` (momentum buffers), both in full precision, and
-//! `state.json`, plus copies of `config.json`, `genotype.json` and `net.json` so it
-//! can be loaded on its own. Checkpoints are written to `<name>.tmp` and renamed, so
-//! training killed while saving keeps the previous one.
+//! A training's run directory ([`RunDir`], from the run layer) holds `config.json`
+//! ([`TrainConfig`]), `genotype.json` (a copy of the genotype trained), `net.json` (the
+//! [`TargetNetSpec`]), `cost.json` ([`TargetCost`]), `history.jsonl` (one
+//! [`EpochRecord`] per line), `metrics.csv`, and two checkpoints: `last/` (after the
+//! latest epoch) and `best/` (the epoch with the best test accuracy). A checkpoint
+//! holds `model.mpk` (weights and batch-norm statistics), `optimizer.mpk` (momentum
+//! buffers), both in full precision, and `state.json`, plus copies of `config.json`,
+//! `genotype.json` and `net.json` so it can be loaded on its own. Every file is written
+//! whole or not at all and checkpoints are rotated so that a training stopped between
+//! any two file-system steps keeps a complete one ([`RunDir::save_checkpoint`]).
+//!
+//! [`TrainJob::run_repeated`] trains several seeds under one parent
+//! (`run-<i>-seed-<s>`, [`entrannas_run::run_plan`]).
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_data::{DatasetInfo, OpenedDataset};
 use entrannas_ops::{
-    BackendFailure, EpochProjection, MemoryEstimate, OpRegistry, RunLock, catch_backend_panic,
-    load_record_file, save_record_file,
+    BackendFailure, EpochProjection, MemoryEstimate, OpRegistry, catch_backend_panic,
 };
-use serde::de::DeserializeOwned;
+use entrannas_run::durable::write_synced;
+use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE, STATE_FILE, SUMMARY_JSON};
+use entrannas_run::{
+    CheckpointState, PlannedRun, RunDir, RunError, RunsPlan, corrupt, load_record_file, read_json,
+    run_plan, save_record_file, write_plan,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
 use crate::config::TrainConfig;
-use crate::error::io;
 use crate::net::TargetNet;
 use crate::train::{EpochRecord, TrainObserver, Trainer};
 
-/// A checkpoint's bookkeeping (`state.json`).
+/// The checkpoint after the latest epoch.
+pub const LAST: &str = "last";
+/// The checkpoint of the epoch with the best test accuracy.
+pub const BEST: &str = "best";
+/// The net's shape ([`TargetNetSpec`]).
+pub const NET_FILE: &str = "net.json";
+/// The net's parameters and multiply-adds ([`TargetCost`]).
+pub const COST_FILE: &str = "cost.json";
+/// A checkpoint's weights and batch-norm statistics.
+pub const MODEL_RECORD: &str = "model.mpk";
+/// A checkpoint's optimizer state.
+pub const OPTIMIZER_RECORD: &str = "optimizer.mpk";
+
+/// A training checkpoint's `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointState {
+pub struct TrainCheckpoint {
     /// Epochs completed when it was written.
     pub epochs_done: usize,
     /// Test loss of the checkpointed weights.
@@ -45,6 +62,12 @@ pub struct CheckpointState {
     pub test_accuracy: f64,
     /// The entrannas version that wrote it.
     pub version: String,
+}
+
+impl CheckpointState for TrainCheckpoint {
+    fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
 }
 
 /// What a finished training gives.
@@ -85,241 +108,89 @@ pub struct RepeatedOutcome {
     pub cost: TargetCost,
 }
 
-/// A run directory (see the module documentation).
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    path: PathBuf,
+impl TrainConfig {
+    /// The configuration of the training (or repeated-training parent) in `run`.
+    ///
+    /// # Errors
+    /// [`RunError::Corrupt`] naming `config.json` when it is missing or not a training
+    /// configuration.
+    pub fn from_run(run: &RunDir) -> Result<Self, EvalError> {
+        read_config(&run.file(CONFIG_FILE))
+    }
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, EvalError> {
-    let text = fs::read_to_string(path).map_err(io("read", path))?;
-    serde_json::from_str(&text).map_err(|e| EvalError::Corrupt {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-fn write_file(path: &Path, contents: &str) -> Result<(), EvalError> {
-    let mut file = fs::File::create(path).map_err(io("write", path))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(io("write", path))
+fn read_config(path: &Path) -> Result<TrainConfig, EvalError> {
+    if !path.is_file() {
+        return Err(corrupt(path, "missing").into());
+    }
+    TrainConfig::read(path).map_err(|message| corrupt(path, message).into())
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("plain data serialises")
 }
 
-/// Writes the files that describe a net: `config.json`, `genotype.json`, `net.json`.
-fn write_description<B: AutodiffBackend>(
-    dir: &Path,
-    trainer: &Trainer<B>,
-) -> Result<(), EvalError> {
-    let path = dir.join("config.json");
-    trainer.config.save(&path).map_err(io("write", &path))?;
-    trainer.genotype.save(dir.join("genotype.json"))?;
-    write_file(&dir.join("net.json"), &to_json(&trainer.spec))
+/// Writes the files that describe a net into `dir`: `config.json`, `genotype.json`,
+/// `net.json`, each synced (inside a checkpoint folder, which is renamed whole).
+fn write_description<B: AutodiffBackend>(dir: &Path, trainer: &Trainer<B>) -> Result<(), RunError> {
+    write_synced(&dir.join(CONFIG_FILE), to_json(&trainer.config).as_bytes())?;
+    write_synced(
+        &dir.join(GENOTYPE_FILE),
+        trainer.genotype.to_json().as_bytes(),
+    )?;
+    write_synced(&dir.join(NET_FILE), to_json(&trainer.spec).as_bytes())
 }
 
-impl RunDir {
-    /// A new run directory at `path`. A directory that already holds a run
-    /// (`config.json`) is refused unless `force`, which clears it.
-    pub fn create(path: impl Into<PathBuf>, force: bool) -> Result<Self, EvalError> {
-        let path = path.into();
-        if path.join("config.json").exists() {
-            if !force {
-                return Err(EvalError::RunExists(path));
-            }
-            // Refused while another process writes it; the lock file stays.
-            RunLock::acquire(&path)?.clear()?;
-        }
-        fs::create_dir_all(&path).map_err(io("create", &path))?;
-        Ok(Self { path })
-    }
-
-    /// An existing run directory, to resume or read.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, EvalError> {
-        let path = path.into();
-        let config = path.join("config.json");
-        if !config.is_file() {
-            return Err(EvalError::Corrupt {
-                path: config,
-                message: "missing: not a training run directory".into(),
-            });
-        }
-        Ok(Self { path })
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads `config.json`.
-    pub fn config(&self) -> Result<TrainConfig, EvalError> {
-        load_config(&self.path.join("config.json"))
-    }
-
-    /// How many epochs `history.jsonl` records (0 when it does not exist yet).
-    pub fn recorded_epochs(&self) -> Result<usize, EvalError> {
-        let path = self.path.join("history.jsonl");
-        if !path.exists() {
-            return Ok(0);
-        }
-        let text = fs::read_to_string(&path).map_err(io("read", &path))?;
-        Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
-    }
-
-    /// Reads `genotype.json`.
-    pub fn genotype(&self) -> Result<Genotype, EvalError> {
-        Ok(Genotype::load(self.path.join("genotype.json"))?)
-    }
-
-    /// Reads the history, keeping only the first `epochs` records (a run killed after
-    /// writing a record but before its checkpoint repeats that epoch).
-    pub fn history(&self, epochs: usize) -> Result<Vec<EpochRecord>, EvalError> {
-        let path = self.path.join("history.jsonl");
-        if epochs == 0 {
-            return Ok(Vec::new());
-        }
-        let text = fs::read_to_string(&path).map_err(io("read", &path))?;
-        let mut history = Vec::with_capacity(epochs);
-        for (number, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-            if history.len() == epochs {
-                break;
-            }
-            let record = serde_json::from_str(line).map_err(|e| EvalError::Corrupt {
-                path: path.clone(),
-                message: format!("line {}: {e}", number + 1),
-            })?;
-            history.push(record);
-        }
-        if history.len() < epochs {
-            return Err(EvalError::Corrupt {
-                path,
-                message: format!(
-                    "{} epochs recorded, the checkpoint has {epochs}",
-                    history.len()
-                ),
-            });
-        }
-        Ok(history)
-    }
-
-    fn write_records(&self, history: &[EpochRecord]) -> Result<(), EvalError> {
-        let mut jsonl = String::new();
-        let mut csv = String::from(
-            "epoch,lr,drop_path,train_loss,train_accuracy,test_loss,test_accuracy,test_error,seconds,images_per_second\n",
-        );
-        for r in history {
-            jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
-            jsonl.push('\n');
-            csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{:.1}\n",
-                r.epoch,
-                r.lr,
-                r.drop_path,
-                r.train_loss,
-                r.train_accuracy,
-                r.test_loss,
-                r.test_accuracy,
-                1.0 - r.test_accuracy,
-                r.seconds,
-                r.images_per_second
-            ));
-        }
-        write_file(&self.path.join("history.jsonl"), &jsonl)?;
-        write_file(&self.path.join("metrics.csv"), &csv)
-    }
-
-    /// Saves the trainer as checkpoint `name` (`last` or `best`).
-    pub fn save_checkpoint<B: AutodiffBackend>(
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Saves this trainer in `run` as checkpoint `name` ([`LAST`] or [`BEST`]) with
+    /// `state`: weights, batch-norm statistics, the optimizer's state and the files
+    /// that describe the net.
+    ///
+    /// # Errors
+    /// The file system's refusal, naming the file; the previous checkpoint stays.
+    pub fn save_checkpoint(
         &self,
+        run: &RunDir,
         name: &str,
-        trainer: &Trainer<B>,
-        state: &CheckpointState,
+        state: &TrainCheckpoint,
     ) -> Result<(), EvalError> {
-        let tmp = self.path.join(format!("{name}.tmp"));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io("clear", &tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
-        // Records first (each written and synced), state.json last: a `<name>.tmp`
-        // with its state.json is complete.
-        save_record_file::<B, _>(trainer.net.clone().into_record(), &tmp.join("model.mpk"))?;
-        save_record_file::<B, _>(trainer.optimizer.to_record(), &tmp.join("optimizer.mpk"))?;
-        write_description(&tmp, trainer)?;
-        write_file(&tmp.join("state.json"), &to_json(state))?;
-        // The previous checkpoint is moved aside, not removed, until the new one is in
-        // place: a training killed between the renames keeps one complete checkpoint
-        // ([`RunDir::recover_checkpoint`] puts it back).
-        let dir = self.path.join(name);
-        let old = self.path.join(format!("{name}.old"));
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(io("clear", &old))?;
-        }
-        if dir.exists() {
-            fs::rename(&dir, &old).map_err(io("move aside", &dir))?;
-        }
-        fs::rename(&tmp, &dir).map_err(io("move into place", &dir))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(io("remove", &old))?;
-        }
+        run.save_checkpoint(name, state, |dir| {
+            save_record_file::<B, _>(self.net.clone().into_record(), &dir.join(MODEL_RECORD))?;
+            save_record_file::<B, _>(self.optimizer.to_record(), &dir.join(OPTIMIZER_RECORD))?;
+            write_description(dir, self)
+        })?;
         Ok(())
     }
 
-    /// Puts checkpoint `name` back in place after a training was killed while saving
-    /// it: when `<name>/` is missing, the complete `<name>.tmp/` (its state.json
-    /// written) becomes `<name>/`, else `<name>.old/` (the one it was replacing).
-    /// Nothing happens when `<name>/` exists or neither is there.
-    pub fn recover_checkpoint(&self, name: &str) -> Result<(), EvalError> {
-        let dir = self.path.join(name);
-        if dir.join("state.json").is_file() {
-            return Ok(());
-        }
-        let tmp = self.path.join(format!("{name}.tmp"));
-        let old = self.path.join(format!("{name}.old"));
-        let from = if tmp.join("state.json").is_file() {
-            tmp
-        } else if old.join("state.json").is_file() {
-            old
-        } else {
-            return Ok(());
-        };
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io("clear", &dir))?;
-        }
-        fs::rename(&from, &dir).map_err(io("move into place", &dir))
-    }
-
-    /// Loads checkpoint `name` into a trainer built for the same net; returns its state.
-    pub fn load_checkpoint<B: AutodiffBackend>(
-        &self,
+    /// Loads checkpoint `name` ([`LAST`] or [`BEST`]) of `run` into this trainer
+    /// (built for the same net) without changing the directory (safe while the
+    /// training still runs); returns its state.
+    ///
+    /// # Errors
+    /// [`RunError::Corrupt`] when there is no complete checkpoint `name`, or a record
+    /// that cannot be read.
+    pub fn load_checkpoint(
+        &mut self,
+        run: &RunDir,
         name: &str,
-        trainer: &mut Trainer<B>,
-    ) -> Result<CheckpointState, EvalError> {
-        let dir = self.path.join(name);
-        let state: CheckpointState = read_json(&dir.join("state.json"))?;
-        let device = trainer.device().clone();
-        let model = load_record_file::<B, _>(&dir.join("model.mpk"), &device)?;
-        trainer.net = trainer.net.clone().load_record(model);
-        let record = load_record_file::<B, _>(&dir.join("optimizer.mpk"), &device)?;
-        trainer.optimizer = trainer.optimizer.clone().load_record(record);
+    ) -> Result<TrainCheckpoint, EvalError> {
+        let Some((dir, state)) = run.latest_checkpoint::<TrainCheckpoint>(name)? else {
+            return Err(corrupt(&run.checkpoint(name).join(STATE_FILE), "missing").into());
+        };
+        self.load_records(&dir)?;
         Ok(state)
     }
-}
 
-fn load_config(path: &Path) -> Result<TrainConfig, EvalError> {
-    if !path.is_file() {
-        return Err(EvalError::Corrupt {
-            path: path.to_path_buf(),
-            message: "missing".into(),
-        });
+    /// Loads the records of the checkpoint folder `dir` into this trainer (built for
+    /// the same net).
+    fn load_records(&mut self, dir: &Path) -> Result<(), EvalError> {
+        let device = self.device().clone();
+        let model = load_record_file::<B, _>(&dir.join(MODEL_RECORD), &device)?;
+        self.net = self.net.clone().load_record(model);
+        let record = load_record_file::<B, _>(&dir.join(OPTIMIZER_RECORD), &device)?;
+        self.optimizer = self.optimizer.clone().load_record(record);
+        Ok(())
     }
-    TrainConfig::read(path).map_err(|message| EvalError::Corrupt {
-        path: path.to_path_buf(),
-        message,
-    })
 }
 
 /// What to train: a configuration, a genotype and the operations it may name.
@@ -399,6 +270,11 @@ impl TrainJob {
     /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
     /// writing every file after every epoch. Sets the process's depthwise strategy to
     /// the configuration's (`TrainConfig::depthwise`).
+    ///
+    /// # Errors
+    /// Bad data or configuration, a directory in use, the file system's refusal, a
+    /// backend failure, a diverged loss, or [`RunError::Stopped`] when the observer
+    /// asked to stop ([`TrainJob::resume`] continues it).
     pub fn run<B: AutodiffBackend>(
         &self,
         data: &OpenedDataset,
@@ -406,7 +282,7 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
-        let _lock = RunLock::acquire(run.path())?;
+        let _lock = run.lock()?;
         self.run_locked::<B>(data, run, observer, device)
     }
 
@@ -419,17 +295,24 @@ impl TrainJob {
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
         let trainer = self.trainer::<B>(data, device)?;
-        write_description(run.path(), &trainer)?;
-        write_file(&run.path().join("cost.json"), &to_json(&trainer.cost))?;
+        run.write(NET_FILE, to_json(&trainer.spec).as_bytes())?;
+        run.write(COST_FILE, to_json(&trainer.cost).as_bytes())?;
+        run.write(GENOTYPE_FILE, trainer.genotype.to_json().as_bytes())?;
+        // config.json last: a directory with it is a started run.
+        run.write_json(CONFIG_FILE, &trainer.config)?;
         train_from(trainer, 0, Vec::new(), data, run, observer)
     }
 
     /// Continues the training in `run` from its `last/` checkpoint, with the run's own
     /// `config.json` and `genotype.json`. Ends like an uninterrupted run (on a CPU
-    /// backend, bit for bit). A run killed before its first checkpoint was complete
+    /// backend, bit for bit). A run stopped before its first checkpoint was complete
     /// starts from scratch; one whose `history.jsonl` records more epochs than such a
-    /// kill leaves (one) but whose checkpoint is gone is refused (starting over would
+    /// stop leaves (one) but whose checkpoint is gone is refused (starting over would
     /// overwrite those records); a finished one returns its outcome.
+    ///
+    /// # Errors
+    /// As [`TrainJob::run`], and [`RunError::Corrupt`] for a run directory this version
+    /// cannot continue, naming the file.
     pub fn resume<B: AutodiffBackend>(
         run: &RunDir,
         registry: &OpRegistry,
@@ -437,88 +320,123 @@ impl TrainJob {
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<TrainOutcome, EvalError> {
-        let _lock = RunLock::acquire(run.path())?;
-        let job = TrainJob::new(run.config()?, run.genotype()?).with_registry(registry.clone());
-        run.recover_checkpoint("last")?;
-        let state_path = run.path().join("last").join("state.json");
-        if !state_path.is_file() {
-            // An epoch's record is written just before its checkpoint: one record and
-            // no checkpoint is a run killed in between, which starts over.
-            let recorded = run.recorded_epochs()?;
-            if recorded > 1 {
-                return Err(EvalError::Corrupt {
-                    path: state_path,
-                    message: format!(
-                        "missing, but history.jsonl records {recorded} epoch(s): resuming would start over and overwrite them; restore the `last/` checkpoint, or train again from scratch (`entrannas train` with the run's config.json and genotype.json, --out and --force)"
-                    ),
-                });
-            }
+        let _lock = run.lock()?;
+        Self::resume_locked::<B>(run, registry, data, observer, device)
+    }
+
+    /// [`TrainJob::resume`] in a directory this process has claimed.
+    fn resume_locked<B: AutodiffBackend>(
+        run: &RunDir,
+        registry: &OpRegistry,
+        data: &OpenedDataset,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<TrainOutcome, EvalError> {
+        let genotype = Genotype::load(run.file(GENOTYPE_FILE))?;
+        let job =
+            TrainJob::new(TrainConfig::from_run(run)?, genotype).with_registry(registry.clone());
+        run.recover_checkpoint::<TrainCheckpoint>(BEST)?;
+        let Some(state) = run.resume_checkpoint::<TrainCheckpoint>(LAST)? else {
             return job.run_locked::<B>(data, run, observer, device);
-        }
-        entrannas_ops::set_depthwise_conv(job.config.depthwise);
-        check_batch_fits(job.config.batch_size, data)?;
-        let mut trainer =
-            Trainer::<B>::new(job.config, job.genotype, registry, &data.info, device)?;
-        let net_path = run.path().join("net.json");
+        };
+        let mut trainer = job.trainer::<B>(data, device)?;
+        let net_path = run.file(NET_FILE);
         let trained: TargetNetSpec = read_json(&net_path)?;
         if trained != trainer.spec {
-            return Err(EvalError::Corrupt {
-                path: net_path,
-                message: format!(
+            return Err(corrupt(
+                &net_path,
+                format!(
                     "the run trains {trained:?}; this dataset ({}) gives {:?}",
                     data.info.name, trainer.spec
                 ),
-            });
+            )
+            .into());
         }
-        let state = run.load_checkpoint("last", &mut trainer)?;
+        trainer.load_records(&run.checkpoint(LAST))?;
         let history = run.history(state.epochs_done)?;
         train_from(trainer, state.epochs_done, history, data, run, observer)
     }
 
-    /// Trains `runs` times with seeds `seed, seed + 1, ...` in `root/run-<k>`, and
-    /// summarises the final test errors (also in `root/summary.json`). An existing
-    /// `run-<k>` is resumed (or, when finished, read) unless `force` clears it, so an
-    /// interrupted series continues where it stopped.
+    /// Trains `runs` times with seeds `seed, seed + 1, ...` under `parent`, each in
+    /// `run-<i>-seed-<s>`, and summarises the final test errors (also in
+    /// `summary.json`). `parent` gets `config.json`, `genotype.json` and `runs.json`
+    /// first; [`TrainJob::resume_repeated`] continues an interrupted series.
+    ///
+    /// # Errors
+    /// As [`TrainJob::run`]; a stop names the parent.
     pub fn run_repeated<B: AutodiffBackend>(
         &self,
         data: &OpenedDataset,
-        root: &Path,
+        parent: &RunDir,
         runs: usize,
-        force: bool,
         observer: &mut dyn TrainObserver,
         device: &B::Device,
     ) -> Result<RepeatedOutcome, EvalError> {
-        if runs == 0 {
-            return Err(EvalError::Config("--runs must be at least 1".into()));
-        }
-        let _lock = RunLock::acquire(root)?;
-        let mut seeds = Vec::with_capacity(runs);
-        let mut final_errors = Vec::with_capacity(runs);
-        let mut cost = TargetCost::default();
-        for k in 0..runs {
-            let seed = self.config.seed.wrapping_add(k as u64);
-            observer.run_started(k, runs, seed);
-            let path = root.join(format!("run-{k}"));
-            let outcome = if path.join("config.json").exists() && !force {
-                Self::resume::<B>(
-                    &RunDir::open(&path)?,
-                    &self.registry,
-                    data,
-                    observer,
-                    device,
-                )?
-            } else {
-                let job = TrainJob {
-                    config: self.config.clone().with_seed(seed),
-                    ..self.clone()
-                };
-                job.run::<B>(data, &RunDir::create(&path, force)?, observer, device)?
-            };
-            seeds.push(seed);
-            final_errors.push(outcome.final_test_error());
-            cost = outcome.cost;
-        }
-        let n = runs as f64;
+        let _lock = parent.lock()?;
+        let plan =
+            RunsPlan::new(runs, self.config.seed).map_err(|e| EvalError::Config(e.to_string()))?;
+        parent.write(GENOTYPE_FILE, self.genotype.to_json().as_bytes())?;
+        write_plan(parent, &plan, &self.config)?;
+        self.repeated::<B>(data, parent, &plan, observer, device)
+    }
+
+    /// Continues the series of [`TrainJob::run_repeated`] in `parent` with its own
+    /// `config.json`, `genotype.json` and `runs.json`: finished runs are read back, an
+    /// interrupted one continues from its checkpoint, the missing ones run.
+    ///
+    /// # Errors
+    /// As [`TrainJob::run_repeated`]; [`RunError::Corrupt`] for a parent written before
+    /// `runs.json` existed (its runs are `run-0`, `run-1`...: resume those one by one).
+    pub fn resume_repeated<B: AutodiffBackend>(
+        parent: &RunDir,
+        registry: &OpRegistry,
+        data: &OpenedDataset,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<RepeatedOutcome, EvalError> {
+        let _lock = parent.lock()?;
+        let plan = RunsPlan::read(parent)?;
+        let genotype = Genotype::load(parent.file(GENOTYPE_FILE))?;
+        let job =
+            TrainJob::new(TrainConfig::from_run(parent)?, genotype).with_registry(registry.clone());
+        job.repeated::<B>(data, parent, &plan, observer, device)
+    }
+
+    /// The runs of `plan` under `parent` (claimed), then the summary.
+    fn repeated<B: AutodiffBackend>(
+        &self,
+        data: &OpenedDataset,
+        parent: &RunDir,
+        plan: &RunsPlan,
+        observer: &mut dyn TrainObserver,
+        device: &B::Device,
+    ) -> Result<RepeatedOutcome, EvalError> {
+        let observer = std::cell::RefCell::new(observer);
+        let outcomes = run_plan(
+            parent,
+            plan,
+            |index, runs, seed| observer.borrow_mut().run_started(index, runs, seed),
+            |run: PlannedRun| {
+                let _lock = run.dir.lock()?;
+                let observer = &mut **observer.borrow_mut();
+                if run.started {
+                    Self::resume_locked::<B>(&run.dir, &self.registry, data, observer, device)
+                } else {
+                    let job = TrainJob {
+                        config: self.config.clone().with_seed(run.seed),
+                        ..self.clone()
+                    };
+                    job.run_locked::<B>(data, &run.dir, observer, device)
+                }
+            },
+            || observer.borrow_mut().should_stop(),
+        )?;
+        let seeds: Vec<u64> = (0..plan.runs).map(|i| plan.seed(i)).collect();
+        let final_errors: Vec<f64> = outcomes
+            .iter()
+            .map(TrainOutcome::final_test_error)
+            .collect();
+        let n = final_errors.len() as f64;
         let mean_error = final_errors.iter().sum::<f64>() / n;
         let variance = final_errors
             .iter()
@@ -526,16 +444,16 @@ impl TrainJob {
             .sum::<f64>();
         let summary = RepeatedOutcome {
             seeds,
-            std_error: if runs > 1 {
+            std_error: if final_errors.len() > 1 {
                 (variance / (n - 1.0)).sqrt()
             } else {
                 0.0
             },
             final_errors,
             mean_error,
-            cost,
+            cost: outcomes.last().map(|o| o.cost).unwrap_or_default(),
         };
-        write_file(&root.join("summary.json"), &to_json(&summary))?;
+        parent.write_json(SUMMARY_JSON, &summary)?;
         Ok(summary)
     }
 }
@@ -580,23 +498,24 @@ fn train_from<B: AutodiffBackend>(
         let improved = history
             .iter()
             .all(|r| record.test_accuracy > r.test_accuracy);
-        let state = CheckpointState {
+        let state = TrainCheckpoint {
             epochs_done: epoch + 1,
             test_loss: record.test_loss,
             test_accuracy: record.test_accuracy,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         history.push(record);
-        run.write_records(&history)?;
+        run.write_history(&history)?;
         if improved {
-            run.save_checkpoint("best", &trainer, &state)?;
+            trainer.save_checkpoint(run, BEST, &state)?;
         }
-        run.save_checkpoint("last", &trainer, &state)?;
+        trainer.save_checkpoint(run, LAST, &state)?;
         if epoch + 1 < epochs && observer.should_stop() {
-            return Err(EvalError::Stopped {
+            return Err(RunError::Stopped {
                 run: run.path().to_path_buf(),
                 epochs_done: epoch + 1,
-            });
+            }
+            .into());
         }
     }
     let best_epoch = history.iter().enumerate().fold(0, |best, (i, r)| {
@@ -625,7 +544,7 @@ pub struct LoadedNet<B: Backend> {
     /// The net's shape.
     pub spec: TargetNetSpec,
     /// The checkpoint's state (epochs done, test accuracy).
-    pub state: CheckpointState,
+    pub state: TrainCheckpoint,
     /// The checkpoint directory read.
     pub checkpoint: PathBuf,
 }
@@ -648,24 +567,25 @@ pub fn load_for_inference_with<B: Backend>(
     registry: &OpRegistry,
     device: &B::Device,
 ) -> Result<LoadedNet<B>, EvalError> {
-    let dir = if path.join("model.mpk").is_file() {
+    let dir = if path.join(MODEL_RECORD).is_file() {
         path.to_path_buf()
-    } else if path.join("last").join("model.mpk").is_file() {
-        path.join("last")
+    } else if path.join(LAST).join(MODEL_RECORD).is_file() {
+        path.join(LAST)
     } else {
-        return Err(EvalError::Corrupt {
-            path: path.join("model.mpk"),
-            message: format!(
+        return Err(corrupt(
+            &path.join(MODEL_RECORD),
+            format!(
                 "missing: {} is neither a checkpoint directory nor a run directory with a `last/` checkpoint",
                 path.display()
             ),
-        });
+        )
+        .into());
     };
-    let config = load_config(&dir.join("config.json"))?;
-    let genotype = Genotype::load(dir.join("genotype.json"))?;
-    let spec: TargetNetSpec = read_json(&dir.join("net.json"))?;
-    let state: CheckpointState = read_json(&dir.join("state.json"))?;
-    let model = load_record_file::<B, _>(&dir.join("model.mpk"), device)?;
+    let config = read_config(&dir.join(CONFIG_FILE))?;
+    let genotype = Genotype::load(dir.join(GENOTYPE_FILE))?;
+    let spec: TargetNetSpec = read_json(&dir.join(NET_FILE))?;
+    let state: TrainCheckpoint = read_json(&dir.join(STATE_FILE))?;
+    let model = load_record_file::<B, _>(&dir.join(MODEL_RECORD), device)?;
     let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?.load_record(model);
     Ok(LoadedNet {
         net,
@@ -683,13 +603,14 @@ mod tests {
     use crate::testing::{B, Inner, image_batch, seeded, tiny_config, toy_data};
     use crate::train::evaluate;
     use burn::module::AutodiffModule;
+    use std::fs;
 
     fn darts() -> Genotype {
         Genotype::builtin("darts_v2").unwrap()
     }
 
     struct StopAfterOne;
-    impl TrainObserver for StopAfterOne {
+    impl entrannas_run::RunObserver<EpochRecord> for StopAfterOne {
         fn should_stop(&mut self) -> bool {
             true
         }
@@ -717,7 +638,7 @@ mod tests {
         let stopped = job.run::<B>(&data, &interrupted, &mut StopAfterOne, &Default::default());
         assert!(matches!(
             stopped,
-            Err(EvalError::Stopped { epochs_done: 1, .. })
+            Err(EvalError::Run(RunError::Stopped { epochs_done: 1, .. }))
         ));
         let reopened = RunDir::open(interrupted.path()).unwrap();
         let resumed = TrainJob::resume::<B>(
@@ -792,7 +713,7 @@ mod tests {
         };
 
         let resumed = resume();
-        let Err(EvalError::Corrupt { path, message }) = resumed else {
+        let Err(EvalError::Run(RunError::Corrupt { path, message })) = resumed else {
             panic!("expected a refusal, got {resumed:?}");
         };
         assert!(path.ends_with("last/state.json"), "{}", path.display());
@@ -812,11 +733,11 @@ mod tests {
 
     /// Panics as an allocation that did not fit would, in the second epoch.
     struct OutOfMemoryInSecondEpoch(usize);
-    impl TrainObserver for OutOfMemoryInSecondEpoch {
+    impl entrannas_run::RunObserver<EpochRecord> for OutOfMemoryInSecondEpoch {
         fn epoch_started(&mut self, epoch: usize, _epochs: usize, _steps: usize) {
             self.0 = epoch;
         }
-        fn step(&mut self, _progress: &crate::StepProgress) {
+        fn step(&mut self, _progress: &entrannas_run::StepProgress) {
             if self.0 == 1 {
                 panic!("CUDA error: out of memory (test)");
             }
@@ -881,7 +802,10 @@ mod tests {
             .unwrap();
         let run = RunDir::create(dir.path().join("run"), false).unwrap();
         let stopped = job.run::<B>(&data, &run, &mut StopAfterOne, &Default::default());
-        assert!(matches!(stopped, Err(EvalError::Stopped { .. })));
+        assert!(matches!(
+            stopped,
+            Err(EvalError::Run(RunError::Stopped { .. }))
+        ));
         // Killed after moving the previous checkpoint aside, before the new one took
         // its place: only `last.old/` is left (the first epoch's, complete).
         std::fs::rename(run.path().join("last"), run.path().join("last.old")).unwrap();
@@ -926,10 +850,10 @@ mod tests {
         ] {
             assert!(run.path().join(file).is_file(), "{file} missing");
         }
-        assert_eq!(run.genotype().unwrap(), darts());
+        assert_eq!(Genotype::load(run.file(GENOTYPE_FILE)).unwrap(), darts());
         assert!(matches!(
             RunDir::create(run.path(), false),
-            Err(EvalError::RunExists(_))
+            Err(RunError::RunExists(_))
         ));
 
         let device = Default::default();
@@ -945,7 +869,7 @@ mod tests {
         // Against the trainer's own net, rebuilt from `last/`: outputs are identical,
         // and they depend on batch-norm running statistics that training moved.
         let mut trainer = Trainer::<B>::new(
-            run.config().unwrap(),
+            TrainConfig::from_run(&run).unwrap(),
             darts(),
             &OpRegistry::default(),
             &data.info,
@@ -953,7 +877,7 @@ mod tests {
         )
         .unwrap();
         let fresh = logits(&trainer.net.valid());
-        run.load_checkpoint("last", &mut trainer).unwrap();
+        trainer.load_checkpoint(&run, LAST).unwrap();
         let trained = logits(&trainer.net.valid());
         assert_eq!(trained, logits(&loaded.net));
         assert_ne!(trained, fresh);
@@ -1022,9 +946,7 @@ mod tests {
             .to_string();
         assert!(err.contains("net.json"), "{err}");
         fs::write(run.path().join("config.json"), b"[]").unwrap();
-        let err = RunDir::open(run.path())
-            .unwrap()
-            .config()
+        let err = TrainConfig::from_run(&RunDir::open(run.path()).unwrap())
             .unwrap_err()
             .to_string();
         assert!(err.contains("config.json"), "{err}");
@@ -1038,14 +960,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let job = TrainJob::new(tiny_config().with_epochs(1).with_seed(5), darts());
         struct Seeds(Vec<u64>);
-        impl TrainObserver for Seeds {
+        impl entrannas_run::RunObserver<EpochRecord> for Seeds {
             fn run_started(&mut self, _run: usize, _runs: usize, seed: u64) {
                 self.0.push(seed);
             }
         }
         let mut seen = Seeds(Vec::new());
+        let parent = RunDir::create(dir.path().join("runs"), false).unwrap();
         let summary = job
-            .run_repeated::<B>(&data, dir.path(), 2, false, &mut seen, &Default::default())
+            .run_repeated::<B>(&data, &parent, 2, &mut seen, &Default::default())
             .unwrap();
         assert_eq!(seen.0, vec![5, 6]);
         assert_eq!(summary.seeds, vec![5, 6]);
@@ -1054,19 +977,97 @@ mod tests {
         };
         assert!((summary.mean_error - (a + b) / 2.0).abs() < 1e-12);
         assert!((summary.std_error - (a - b).abs() / 2f64.sqrt()).abs() < 1e-12);
-        assert!(dir.path().join("summary.json").is_file());
-        assert_eq!(
-            RunDir::open(dir.path().join("run-1"))
-                .unwrap()
-                .config()
-                .unwrap()
-                .seed,
-            6
-        );
+        assert!(parent.file("summary.json").is_file());
+        let second = RunDir::open(parent.file("run-2-seed-6")).unwrap();
+        assert_eq!(TrainConfig::from_run(&second).unwrap().seed, 6);
         // Finished runs are read back, not retrained.
-        let again = job
-            .run_repeated::<B>(&data, dir.path(), 2, false, &mut (), &Default::default())
-            .unwrap();
+        let again = TrainJob::resume_repeated::<B>(
+            &parent,
+            &OpRegistry::default(),
+            &data,
+            &mut (),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(again, summary);
+    }
+
+    /// Copies the folder `from` to `to`, recursively.
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// A training stopped before each file-system step of its second epoch's history
+    /// and checkpoints (`best/` and `last/`) in turn, what `kill -9` leaves at that
+    /// moment, resumes to the uninterrupted training's history and weights.
+    #[test]
+    fn a_training_stopped_at_any_step_of_its_writes_resumes_to_the_uninterrupted_result() {
+        use entrannas_run::fault;
+        let _turn = seeded();
+        let data = toy_data();
+        let job = TrainJob::new(tiny_config().with_epochs(2), darts());
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
+        let full = job.run::<B>(&data, &straight, &mut (), &device).unwrap();
+        let after_one = RunDir::create(dir.path().join("after-one"), false).unwrap();
+        let stopped = job.run::<B>(&data, &after_one, &mut StopAfterOne, &device);
+        assert!(matches!(
+            stopped,
+            Err(EvalError::Run(RunError::Stopped { epochs_done: 1, .. }))
+        ));
+        let resume = |run: &RunDir| {
+            TrainJob::resume::<B>(run, &OpRegistry::default(), &data, &mut (), &device)
+        };
+        let weights = |run: &RunDir| {
+            logits(
+                &load_for_inference::<Inner>(run.path(), &Default::default())
+                    .unwrap()
+                    .net,
+            )
+        };
+        let figures = |outcome: &TrainOutcome| {
+            let epochs: Vec<[f64; 4]> = outcome
+                .history
+                .iter()
+                .map(|r| [r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy])
+                .collect();
+            (epochs, outcome.best_epoch)
+        };
+        let probe = RunDir::create(dir.path().join("probe"), false).unwrap();
+        copy_dir(after_one.path(), probe.path());
+        fault::fail_at(None);
+        resume(&probe).unwrap();
+        let steps = fault::steps();
+        assert_eq!(weights(&probe), weights(&straight));
+        let chosen: Vec<usize> = (1..=steps.len())
+            .filter(|&k| {
+                let step = &steps[k - 1];
+                step.contains("last") || step.contains("best") || step.contains("history")
+            })
+            .collect();
+        assert!(chosen.len() >= 20, "{steps:?}");
+        for k in chosen {
+            let run = RunDir::create(dir.path().join(format!("stop-{k}")), false).unwrap();
+            copy_dir(after_one.path(), run.path());
+            fault::fail_at(Some(k));
+            let err = resume(&run).expect_err("the injected fault ends the training");
+            fault::fail_at(None);
+            assert!(err.to_string().contains("injected fault"), "{k}: {err}");
+            let step = &steps[k - 1];
+            let resumed = resume(&run).unwrap_or_else(|e| panic!("stopped before {step}: {e}"));
+            assert_eq!(figures(&resumed), figures(&full), "stopped before {step}");
+            assert_eq!(weights(&run), weights(&straight), "stopped before {step}");
+            fs::remove_dir_all(run.path()).unwrap();
+        }
     }
 }

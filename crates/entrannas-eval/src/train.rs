@@ -24,6 +24,7 @@ use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, OpenedDataset, Prefe
 use entrannas_ops::OpRegistry;
 use entrannas_ops::clip_global_norm;
 use entrannas_ops::resources::EpochProjection;
+use entrannas_run::{HistoryRecord, RunObserver, StepProgress};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -36,23 +37,6 @@ pub type TargetOptimizer<B> =
 
 /// Distinguishes the drop-path seed of an epoch from the shuffle seed.
 const DROP_PATH_SALT: u64 = 0xd20b;
-
-/// Progress within an epoch, for progress bars.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepProgress {
-    /// Epoch (0-based).
-    pub epoch: usize,
-    /// Steps done in this epoch.
-    pub step: usize,
-    /// Steps in this epoch.
-    pub steps: usize,
-    /// Mean training loss so far this epoch (auxiliary term included).
-    pub loss: f64,
-    /// Training accuracy so far this epoch.
-    pub accuracy: f64,
-    /// Training images per second.
-    pub images_per_second: f64,
-}
 
 /// Everything recorded about one epoch (one line of `history.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,26 +61,61 @@ pub struct EpochRecord {
     pub images_per_second: f64,
 }
 
-/// Receives progress; the CLI draws bars and writes logs from it.
-pub trait TrainObserver {
-    /// Run `run` of `runs` (0-based) starts with `seed` (`--runs N`).
-    fn run_started(&mut self, _run: usize, _runs: usize, _seed: u64) {}
-    /// An epoch with `steps` steps starts.
-    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
-    /// Some steps are done (every 10 steps and at the last; reading the loss syncs the
-    /// device).
-    fn step(&mut self, _progress: &StepProgress) {}
-    /// An epoch is done, evaluated and recorded.
-    fn epoch_finished(&mut self, _record: &EpochRecord) {}
-    /// Asked after each epoch's checkpoint is written: `true` stops training there
-    /// (for example on Ctrl-C); resuming continues it.
-    fn should_stop(&mut self) -> bool {
-        false
+/// Receives a training's progress; the CLI draws bars and writes logs from it. Any
+/// [`RunObserver`] of training records is one (`()` ignores everything).
+pub trait TrainObserver: RunObserver<EpochRecord> {}
+
+impl<T: RunObserver<EpochRecord> + ?Sized> TrainObserver for T {}
+
+const FLOATS: [&str; 8] = [
+    "lr",
+    "drop_path",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "images_per_second",
+];
+
+impl HistoryRecord for EpochRecord {
+    const CSV_HEADER: &'static str = "epoch,lr,drop_path,train_loss,train_accuracy,test_loss,test_accuracy,test_error,seconds,images_per_second";
+
+    fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3},{:.1}",
+            self.epoch,
+            self.lr,
+            self.drop_path,
+            self.train_loss,
+            self.train_accuracy,
+            self.test_loss,
+            self.test_accuracy,
+            1.0 - self.test_accuracy,
+            self.seconds,
+            self.images_per_second
+        )
+    }
+
+    fn is_float(path: &[&str]) -> bool {
+        matches!(path, [field] if FLOATS.contains(field))
+    }
+
+    fn set_nan(&mut self, path: &[&str]) {
+        let nan = f64::NAN;
+        match path {
+            ["lr"] => self.lr = nan,
+            ["drop_path"] => self.drop_path = nan,
+            ["train_loss"] => self.train_loss = nan,
+            ["train_accuracy"] => self.train_accuracy = nan,
+            ["test_loss"] => self.test_loss = nan,
+            ["test_accuracy"] => self.test_accuracy = nan,
+            ["seconds"] => self.seconds = nan,
+            ["images_per_second"] => self.images_per_second = nan,
+            _ => {}
+        }
     }
 }
-
-/// An observer that ignores everything.
-impl TrainObserver for () {}
 
 /// The state of a training: configuration, net and optimizer.
 pub struct Trainer<B: AutodiffBackend> {

@@ -8,7 +8,6 @@
 
 #![warn(missing_docs)]
 
-pub mod config_file;
 pub mod depthwise;
 mod error;
 pub mod fault;
@@ -18,11 +17,9 @@ pub mod kind;
 pub mod module;
 pub mod norm;
 pub mod recipes;
-pub mod record;
 pub mod registry;
 pub mod replica;
 pub mod resources;
-pub mod run_lock;
 pub mod spec;
 
 pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
@@ -33,14 +30,9 @@ pub use init::materialize;
 pub use kind::OpKind;
 pub use module::{Layer, Op};
 pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
-pub use record::{
-    RecordAccess, RecordFileError, RecordFormat, describe_recorder_error, load_record_file,
-    save_record_file,
-};
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
 pub use resources::{EpochProjection, MemoryEstimate};
-pub use run_lock::{LOCK_FILE, RunLock, RunLockError};
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost, sequence_retained};
 
 #[cfg(test)]

@@ -35,6 +35,4 @@ pub mod run;
 pub use error::ReportError;
 pub use evolution::{render_evolution, write_evolution};
 pub use report::{render_report, write_report};
-pub use run::{
-    Environment, EnvironmentFile, Run, RunKind, SearchRun, TrainRun, detect_kind, load_run,
-};
+pub use run::{EnvironmentFile, Run, RunKind, SearchRun, TrainRun, detect_kind, load_run};

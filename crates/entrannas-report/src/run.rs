@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
 use entrannas_eval::TrainConfig;
+use entrannas_run::Environment;
+use entrannas_run::history::{self, HistoryRecord};
+use entrannas_run::names::{CONFIG_FILE, ENVIRONMENT_FILE, ENVIRONMENT_RESUME_FILE, HISTORY_FILE};
 use entrannas_search::{SearchConfig, Selection};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ReportError, io};
@@ -20,24 +22,6 @@ pub enum RunKind {
     Search,
     /// Written by `entrannas train` (`entrannas_eval::TrainJob`).
     Train,
-}
-
-/// What `environment.json` records (written by the CLI; every field may be absent).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Environment {
-    /// The entrannas version.
-    pub entrannas: Option<String>,
-    /// The burn version.
-    pub burn: Option<String>,
-    /// The device the run used.
-    pub device: Option<String>,
-    /// Where the dataset was read from.
-    pub dataset: Option<String>,
-    /// The command line.
-    pub command: Vec<String>,
-    /// When the run started (seconds since 1970-01-01 UTC).
-    pub started_unix: Option<u64>,
 }
 
 /// An environment file found in a run directory (`environment.json`,
@@ -145,21 +129,13 @@ impl Run {
     }
 }
 
-/// The lines of `history.jsonl` that are not blank, with their 1-based line numbers.
-fn records(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l))
-}
-
 fn read_history_text(dir: &Path) -> Result<(PathBuf, String), ReportError> {
     if !dir.is_dir() {
         return Err(ReportError::NotADirectory {
             path: dir.to_path_buf(),
         });
     }
-    let path = dir.join("history.jsonl");
+    let path = dir.join(HISTORY_FILE);
     if !path.exists() {
         return Err(ReportError::MissingHistory { path });
     }
@@ -168,7 +144,7 @@ fn read_history_text(dir: &Path) -> Result<(PathBuf, String), ReportError> {
 }
 
 fn kind_of(path: &Path, text: &str) -> Result<RunKind, ReportError> {
-    let Some((line, first)) = records(text).next() else {
+    let Some((line, first)) = history::record_lines(text).next() else {
         return Err(ReportError::EmptyHistory {
             path: path.to_path_buf(),
         });
@@ -212,206 +188,12 @@ pub fn detect_kind(dir: &Path) -> Result<RunKind, ReportError> {
     kind_of(&path, &text)
 }
 
-/// How a record type tolerates `null` for its floats (see [`parse_record`]).
-trait NanTolerant: DeserializeOwned {
-    /// Whether the value at JSON path `path` (segments below the record) is an `f64`.
-    fn is_float(path: &[&str]) -> bool;
-    /// Sets the `f64` at `path` to NaN.
-    fn set_nan(&mut self, path: &[&str]);
-}
-
-const SEARCH_FLOATS: [&str; 10] = [
-    "lr",
-    "tau",
-    "train_loss",
-    "train_accuracy",
-    "arch_loss",
-    "supernet_accuracy",
-    "child_accuracy",
-    "gap",
-    "seconds",
-    "images_per_second",
-];
-
-fn index(segment: &str) -> usize {
-    segment.parse().unwrap_or(usize::MAX)
-}
-
-fn nan_at(values: &mut [f64], i: &str) {
-    if let Some(v) = values.get_mut(index(i)) {
-        *v = f64::NAN;
-    }
-}
-
-impl NanTolerant for entrannas_search::EpochRecord {
-    fn is_float(path: &[&str]) -> bool {
-        match path {
-            [field] => SEARCH_FLOATS.contains(field),
-            ["normal" | "reduce", "op_entropy"] => true,
-            ["normal" | "reduce", "thresholds", _] => true,
-            ["arch", "tau"] => true,
-            ["arch", "normal" | "reduce", "alpha", _, _] => true,
-            ["arch", "normal" | "reduce", "beta", _] => true,
-            _ => false,
-        }
-    }
-
-    fn set_nan(&mut self, path: &[&str]) {
-        let nan = f64::NAN;
-        fn diagnostics<'a>(
-            r: &'a mut entrannas_search::EpochRecord,
-            cell: &str,
-        ) -> &'a mut entrannas_search::searcher::CellDiagnostics {
-            if cell == "normal" {
-                &mut r.normal
-            } else {
-                &mut r.reduce
-            }
-        }
-        match path {
-            ["lr"] => self.lr = nan,
-            ["tau"] => self.tau = nan,
-            ["train_loss"] => self.train_loss = nan,
-            ["train_accuracy"] => self.train_accuracy = nan,
-            ["arch_loss"] => self.arch_loss = nan,
-            ["supernet_accuracy"] => self.supernet_accuracy = nan,
-            ["child_accuracy"] => self.child_accuracy = nan,
-            ["gap"] => self.gap = nan,
-            ["seconds"] => self.seconds = nan,
-            ["images_per_second"] => self.images_per_second = nan,
-            [cell, "op_entropy"] => diagnostics(self, cell).op_entropy = nan,
-            [cell, "thresholds", i] => {
-                if let Some(t) = diagnostics(self, cell).thresholds.as_mut() {
-                    nan_at(t, i);
-                }
-            }
-            ["arch", "tau"] => self.arch.tau = nan,
-            ["arch", cell, what, rest @ ..] => {
-                let arch = if *cell == "normal" {
-                    &mut self.arch.normal
-                } else {
-                    &mut self.arch.reduce
-                };
-                match (*what, rest) {
-                    ("alpha", [i, j]) => {
-                        if let Some(row) = arch.alpha.get_mut(index(i)) {
-                            nan_at(row, j);
-                        }
-                    }
-                    ("beta", [i]) => {
-                        if let Some(beta) = arch.beta.as_mut() {
-                            nan_at(beta, i);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-const TRAIN_FLOATS: [&str; 8] = [
-    "lr",
-    "drop_path",
-    "train_loss",
-    "train_accuracy",
-    "test_loss",
-    "test_accuracy",
-    "seconds",
-    "images_per_second",
-];
-
-impl NanTolerant for entrannas_eval::EpochRecord {
-    fn is_float(path: &[&str]) -> bool {
-        matches!(path, [field] if TRAIN_FLOATS.contains(field))
-    }
-
-    fn set_nan(&mut self, path: &[&str]) {
-        let nan = f64::NAN;
-        match path {
-            ["lr"] => self.lr = nan,
-            ["drop_path"] => self.drop_path = nan,
-            ["train_loss"] => self.train_loss = nan,
-            ["train_accuracy"] => self.train_accuracy = nan,
-            ["test_loss"] => self.test_loss = nan,
-            ["test_accuracy"] => self.test_accuracy = nan,
-            ["seconds"] => self.seconds = nan,
-            ["images_per_second"] => self.images_per_second = nan,
-            _ => {}
-        }
-    }
-}
-
-/// Replaces every `null` at a float position below `value` with 0 and collects its
-/// path.
-fn replace_nulls<T: NanTolerant>(
-    value: &mut Value,
-    path: &mut Vec<String>,
-    found: &mut Vec<Vec<String>>,
-) {
-    match value {
-        Value::Null => {
-            let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-            if T::is_float(&segments) {
-                *value = Value::from(0.0);
-                found.push(path.clone());
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
-                replace_nulls::<T>(item, path, found);
-                path.pop();
-            }
-        }
-        Value::Object(fields) => {
-            for (key, item) in fields.iter_mut() {
-                path.push(key.clone());
-                replace_nulls::<T>(item, path, found);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Parses one history record. `serde_json` writes a non-finite float (a diverged
-/// loss) as `null`, which does not read back into an `f64`; such nulls, where the
-/// record has a float, are read as NaN, so a diverged run still gets its report.
-fn parse_record<T: NanTolerant>(line: &str) -> Result<T, serde_json::Error> {
-    let first = match serde_json::from_str::<T>(line) {
-        Ok(record) => return Ok(record),
-        Err(e) => e,
-    };
-    let Ok(mut value) = serde_json::from_str::<Value>(line) else {
-        return Err(first);
-    };
-    let mut found = Vec::new();
-    replace_nulls::<T>(&mut value, &mut Vec::new(), &mut found);
-    if found.is_empty() {
-        return Err(first);
-    }
-    let Ok(mut record) = serde_json::from_value::<T>(value) else {
-        return Err(first);
-    };
-    for path in &found {
-        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-        record.set_nan(&segments);
-    }
-    Ok(record)
-}
-
-fn parse_history<T: NanTolerant>(path: &Path, text: &str) -> Result<Vec<T>, ReportError> {
-    records(text)
-        .map(|(line, l)| {
-            parse_record(l).map_err(|e| ReportError::MalformedLine {
-                path: path.to_path_buf(),
-                line,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+fn parse_history<T: HistoryRecord>(path: &Path, text: &str) -> Result<Vec<T>, ReportError> {
+    history::parse_history(text, usize::MAX).map_err(|bad| ReportError::MalformedLine {
+        path: path.to_path_buf(),
+        line: bad.line,
+        message: bad.message,
+    })
 }
 
 fn read_optional<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, ReportError> {
@@ -459,7 +241,7 @@ fn read_genotype(path: &Path) -> Result<Option<Genotype>, ReportError> {
 
 fn read_environments(dir: &Path) -> Result<Vec<EnvironmentFile>, ReportError> {
     let mut found = Vec::new();
-    for name in ["environment.json", "environment-resume.json"] {
+    for name in [ENVIRONMENT_FILE, ENVIRONMENT_RESUME_FILE] {
         if let Some(environment) = read_optional(&dir.join(name))? {
             found.push(EnvironmentFile {
                 name: name.to_string(),
@@ -472,7 +254,7 @@ fn read_environments(dir: &Path) -> Result<Vec<EnvironmentFile>, ReportError> {
 
 fn load_search(dir: &Path, history_path: &Path, text: &str) -> Result<SearchRun, ReportError> {
     let history: Vec<entrannas_search::EpochRecord> = parse_history(history_path, text)?;
-    let config = read_config(&dir.join("config.json"), SearchConfig::read)?;
+    let config = read_config(&dir.join(CONFIG_FILE), SearchConfig::read)?;
     let environments = read_environments(dir)?;
     let selection_path = dir.join("selection.json");
     let (selection, selection_recorded) = match read_optional::<Selection>(&selection_path)? {
@@ -527,7 +309,7 @@ fn load_train(dir: &Path, history_path: &Path, text: &str) -> Result<TrainRun, R
     Ok(TrainRun {
         dir: dir.to_path_buf(),
         history: parse_history(history_path, text)?,
-        config: read_config(&dir.join("config.json"), TrainConfig::read)?,
+        config: read_config(&dir.join(CONFIG_FILE), TrainConfig::read)?,
         environments: read_environments(dir)?,
         genotype: read_genotype(&dir.join("genotype.json"))?,
         net: read_optional(&dir.join("net.json"))?,

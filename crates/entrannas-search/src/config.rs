@@ -206,13 +206,13 @@ impl SearchConfig {
     /// lacks (added since) take their defaults, where burn's `Config::load` would
     /// refuse the file; a field this version does not know (a misspelt one) is
     /// refused, where `Config::load` would ignore it
-    /// ([`entrannas_ops::config_file`]).
+    /// ([`entrannas_run::config_file`]).
     ///
     /// # Errors
     /// The file cannot be read, is not a JSON object, has an unknown field or a bad
     /// value (the message names the field).
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        entrannas_ops::config_file::read_with_defaults(path, &Self::new())
+        entrannas_run::config_file::read_with_defaults(path, &Self::new())
     }
 
     /// The paper's search (SPEC sections 2 and 4): `C = 16`, 8 cells, 50 epochs,

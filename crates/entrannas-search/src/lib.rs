@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 mod error;
+mod history;
 #[cfg(test)]
 mod isolated;
 pub mod memory;
@@ -17,10 +18,10 @@ pub mod supernet;
 pub use config::{Preset, SearchConfig};
 pub use error::SearchError;
 pub use run::{
-    RunDir, RunSummary, RunsOutcome, RunsPlan, RunsSummary, SearchOutcome, Selection,
+    RunSummary, RunsOutcome, RunsSummary, SearchCheckpoint, SearchOutcome, Selection,
     resume_search, resume_searches, run_search, run_searches,
 };
-pub use searcher::{EpochRecord, SearchObserver, Searcher, StepProgress};
+pub use searcher::{EpochRecord, SearchObserver, Searcher};
 pub use space::{EnginePlacement, Method, OpSpace};
 pub use supernet::{
     Architecture, CellArchitecture, CellDrift, StemLayout, SuperNet, SuperNetConfig,

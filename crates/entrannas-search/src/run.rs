@@ -1,25 +1,22 @@
-//! Run directories: what a search writes, and resuming from its last checkpoint.
+//! What a search writes in its run directory, and resuming from its last checkpoint.
 //!
-//! A run directory holds `config.json`, `history.jsonl` (one [`EpochRecord`] per
-//! line), `metrics.csv`, the selected epoch's `genotype.json`, `genotype.txt` (DARTS
-//! form), `normal.svg` and `reduce.svg`, `selection.json` (which epoch and why), and
-//! `checkpoint/` (weights, architecture parameters and both optimizers' states in full
-//! precision, plus `state.json`).
+//! A search's run directory ([`RunDir`], from the run layer) holds `config.json`,
+//! `history.jsonl` (one [`EpochRecord`] per line), `metrics.csv`, the selected epoch's
+//! `genotype.json`, `genotype.txt` (DARTS form), `normal.svg` and `reduce.svg`,
+//! `selection.json` (which epoch and why), and `checkpoint/` (weights, architecture
+//! parameters and both optimizers' states in full precision, plus `state.json`).
 //!
-//! A search killed at any moment (`kill -9` included) resumes from a consistent state:
-//! every file is written to a temporary name and renamed into place; the checkpoint is
-//! written to `checkpoint.tmp` (its `state.json` last), then `checkpoint` is renamed to
-//! `checkpoint.old`, `checkpoint.tmp` to `checkpoint`, and `checkpoint.old` removed.
-//! Resuming takes the complete checkpoint (one with a `state.json`) with the most
-//! epochs among the three names.
+//! A search stopped at any moment (`kill -9` included) resumes from a consistent
+//! state: every file is written whole or not at all, and the checkpoint is rotated so
+//! that one complete checkpoint survives a stop between any two file-system steps
+//! ([`RunDir::save_checkpoint`]).
 //!
 //! [`run_searches`] runs several seeds in sequence, each in its own run directory
-//! `run-<i>-seed-<s>` under a parent that holds `runs.json`, `summary.json`,
-//! `summary.csv` and a copy of the best run's genotype and diagrams.
+//! `run-<i>-seed-<s>` of a parent that holds `runs.json`, `summary.json`,
+//! `summary.csv` and a copy of the best run's genotype and diagrams
+//! ([`entrannas_run::run_plan`]).
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::data::dataset::Dataset;
 use burn::module::Module;
@@ -27,8 +24,11 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
-use entrannas_ops::{
-    BackendFailure, OpRegistry, RunLock, catch_backend_panic, load_record_file, save_record_file,
+use entrannas_ops::{BackendFailure, OpRegistry, catch_backend_panic};
+use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE, SUMMARY_CSV, SUMMARY_JSON};
+use entrannas_run::{
+    CheckpointState, PlannedRun, RunDir, RunError, RunsPlan, best_of, copy_files, load_record_file,
+    run_plan, save_record_file, write_plan,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,13 +37,32 @@ use crate::config::SearchConfig;
 use crate::searcher::{EpochRecord, SearchObserver, Searcher};
 use crate::supernet::StemLayout;
 
-/// The checkpoint's bookkeeping.
+/// The checkpoint folder of a search.
+pub const CHECKPOINT: &str = "checkpoint";
+/// Which epoch the search selected, and why ([`Selection`]).
+pub const SELECTION_FILE: &str = "selection.json";
+/// The selected genotype in DARTS form.
+pub const GENOTYPE_TEXT_FILE: &str = "genotype.txt";
+/// The selected normal cell, drawn.
+pub const NORMAL_SVG: &str = "normal.svg";
+/// The selected reduction cell, drawn.
+pub const REDUCE_SVG: &str = "reduce.svg";
+/// The files of the best search a multi-run parent holds a copy of.
+const BEST_FILES: [&str; 4] = [GENOTYPE_FILE, GENOTYPE_TEXT_FILE, NORMAL_SVG, REDUCE_SVG];
+
+/// The search checkpoint's `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointState {
+pub struct SearchCheckpoint {
     /// Epochs completed.
     pub epochs_done: usize,
     /// The entrannas version that wrote it.
     pub version: String,
+}
+
+impl CheckpointState for SearchCheckpoint {
+    fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
 }
 
 /// Which epoch's genotype a run selected, and by which rule.
@@ -80,314 +99,93 @@ pub struct SearchOutcome {
     pub selection: Selection,
 }
 
-/// A run directory.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    path: PathBuf,
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SearchError + 'a {
-    move |source| SearchError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
+impl SearchConfig {
+    /// The configuration of the search (or multi-run parent) in `run`.
+    ///
+    /// # Errors
+    /// [`RunError::Corrupt`] naming `config.json` when it is missing or not a search
+    /// configuration.
+    pub fn from_run(run: &RunDir) -> Result<Self, SearchError> {
+        let path = run.file(CONFIG_FILE);
+        Self::read(&path).map_err(|message| RunError::Corrupt { path, message }.into())
     }
 }
 
-/// Writes `path` whole or not at all: `contents` go to `<path>.tmp`, reach the disk,
-/// and the file is renamed into place.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), SearchError> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = path.with_file_name(name);
-    let mut file = fs::File::create(&tmp).map_err(io("cannot write", &tmp))?;
-    file.write_all(contents)
-        .and_then(|_| file.sync_all())
-        .map_err(io("cannot write", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("cannot move into place", path))
+/// Rewrites `history.jsonl`, `metrics.csv`, the selected genotype's files and
+/// `selection.json`.
+fn write_records(run: &RunDir, history: &[EpochRecord]) -> Result<Selection, SearchError> {
+    run.write_history(history)?;
+    let best = select(history).expect("at least one epoch");
+    let genotype = &history[best.epoch].genotype;
+    run.write(GENOTYPE_FILE, genotype.to_json().as_bytes())?;
+    run.write(
+        GENOTYPE_TEXT_FILE,
+        format!("{}\n", genotype.to_darts_text()).as_bytes(),
+    )?;
+    run.write(
+        NORMAL_SVG,
+        cell_svg(&genotype.normal, "normal cell").as_bytes(),
+    )?;
+    run.write(
+        REDUCE_SVG,
+        cell_svg(&genotype.reduce, "reduction cell").as_bytes(),
+    )?;
+    run.write_json(SELECTION_FILE, &best)?;
+    Ok(best)
 }
 
-/// The file that marks a directory as the parent of several searches.
-pub const RUNS_FILE: &str = "runs.json";
-
-/// What `runs.json` records about a [`run_searches`]: how many searches, from which
-/// seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunsPlan {
-    /// Searches, with seeds `first_seed`, `first_seed + 1`, ...
-    pub runs: usize,
-    /// The first search's seed.
-    pub first_seed: u64,
-}
-
-impl RunsPlan {
-    /// The seed of search `index` (0-based).
-    pub fn seed(&self, index: usize) -> u64 {
-        self.first_seed.wrapping_add(index as u64)
-    }
-
-    /// The subdirectory of search `index` (0-based): `run-<index + 1>-seed-<seed>`.
-    pub fn dir_name(&self, index: usize) -> String {
-        format!("run-{}-seed-{}", index + 1, self.seed(index))
-    }
-}
-
-impl RunDir {
-    /// A new run directory at `path`. A directory that already holds a run
-    /// (`config.json`) is refused unless `force`, which clears it.
-    pub fn create(path: impl Into<PathBuf>, force: bool) -> Result<Self, SearchError> {
-        let path = path.into();
-        if path.join("config.json").exists() {
-            if !force {
-                return Err(SearchError::RunExists(path));
-            }
-            // Refused while another process writes it; the lock file stays.
-            RunLock::acquire(&path)?.clear()?;
-        }
-        fs::create_dir_all(&path).map_err(io("cannot create", &path))?;
-        Ok(Self { path })
-    }
-
-    /// An existing run directory, to resume.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, SearchError> {
-        let path = path.into();
-        let config = path.join("config.json");
-        if !config.is_file() {
-            return Err(SearchError::Corrupt {
-                path: config,
-                message: "missing: not a search run directory".into(),
-            });
-        }
-        Ok(Self { path })
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads `config.json`.
-    pub fn config(&self) -> Result<SearchConfig, SearchError> {
-        let path = self.path.join("config.json");
-        SearchConfig::read(&path).map_err(|message| SearchError::Corrupt { path, message })
-    }
-
-    /// Writes `name` whole or not at all: a temporary file renamed into place.
-    fn write(&self, name: &str, contents: &str) -> Result<(), SearchError> {
-        write_atomic(&self.path.join(name), contents.as_bytes())
-    }
-
-    /// Whether this directory is the parent of a [`run_searches`] (holds `runs.json`).
-    pub fn is_multi_run(&self) -> bool {
-        self.path.join(RUNS_FILE).is_file()
-    }
-
-    /// Reads `runs.json` of a [`run_searches`] parent.
-    pub fn runs_plan(&self) -> Result<RunsPlan, SearchError> {
-        let path = self.path.join(RUNS_FILE);
-        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-        serde_json::from_str(&text).map_err(|e| SearchError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
-    }
-
-    /// How many epochs `history.jsonl` records (0 when it does not exist yet).
-    pub fn recorded_epochs(&self) -> Result<usize, SearchError> {
-        let path = self.path.join("history.jsonl");
-        if !path.exists() {
-            return Ok(0);
-        }
-        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-        Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
-    }
-
-    /// Reads the history, keeping only the first `epochs` records (a run killed after
-    /// writing a record but before its checkpoint repeats that epoch).
-    pub fn history(&self, epochs: usize) -> Result<Vec<EpochRecord>, SearchError> {
-        let path = self.path.join("history.jsonl");
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-        let mut history = Vec::new();
-        for (line_number, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-            if history.len() == epochs {
-                break;
-            }
-            let record: EpochRecord =
-                serde_json::from_str(line).map_err(|e| SearchError::Corrupt {
-                    path: path.clone(),
-                    message: format!("line {}: {e}", line_number + 1),
-                })?;
-            history.push(record);
-        }
-        if history.len() < epochs {
-            return Err(SearchError::Corrupt {
-                path,
-                message: format!(
-                    "{} epochs recorded, the checkpoint has {epochs}",
-                    history.len()
-                ),
-            });
-        }
-        Ok(history)
-    }
-
-    /// Rewrites `history.jsonl` and `metrics.csv` and the selected genotype files.
-    fn write_records(&self, history: &[EpochRecord]) -> Result<Selection, SearchError> {
-        let mut jsonl = String::new();
-        let mut csv = String::from(
-            "epoch,lr,tau,train_loss,train_accuracy,arch_loss,supernet_accuracy,child_accuracy,gap,supernet_accuracy_recalibrated,child_accuracy_recalibrated,gap_recalibrated,normal_connections,reduce_connections,normal_skips,target_params,target_flops,seconds,derivation_changes,derivation_stable_steps,normal_weight_outside_child,reduce_weight_outside_child,normal_mean_largest_coefficient,reduce_mean_largest_coefficient,normal_dropped_edges_to_none,reduce_dropped_edges_to_none\n",
-        );
-        for r in history {
-            jsonl.push_str(&serde_json::to_string(r).expect("records serialise"));
-            jsonl.push('\n');
-            let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-            let fraction = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
-            let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
-            csv.push_str(&format!(
-                "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{}\n",
-                r.epoch,
-                r.lr,
-                r.tau,
-                r.train_loss,
-                r.train_accuracy,
-                r.arch_loss,
-                r.supernet_accuracy,
-                r.child_accuracy,
-                r.gap,
-                fraction(r.supernet_accuracy_recalibrated),
-                fraction(r.child_accuracy_recalibrated),
-                fraction(r.gap_recalibrated()),
-                r.normal.connections,
-                r.reduce.connections,
-                r.normal.skip_connects,
-                opt(r.target_params),
-                opt(r.target_flops),
-                r.seconds,
-                count(r.derivation_changes),
-                count(r.derivation_stable_steps),
-                fraction(r.normal.weight_outside_child),
-                fraction(r.reduce.weight_outside_child),
-                fraction(r.normal.mean_largest_coefficient),
-                fraction(r.reduce.mean_largest_coefficient),
-                count(r.normal.dropped_edges.map(|d| d.to_none)),
-                count(r.reduce.dropped_edges.map(|d| d.to_none)),
-            ));
-        }
-        self.write("history.jsonl", &jsonl)?;
-        self.write("metrics.csv", &csv)?;
-        let best = select(history).expect("at least one epoch");
-        let genotype = &history[best.epoch].genotype;
-        self.write("genotype.json", &genotype.to_json())?;
-        self.write("genotype.txt", &format!("{}\n", genotype.to_darts_text()))?;
-        self.write("normal.svg", &cell_svg(&genotype.normal, "normal cell"))?;
-        self.write("reduce.svg", &cell_svg(&genotype.reduce, "reduction cell"))?;
-        self.write(
-            "selection.json",
-            &serde_json::to_string_pretty(&best).expect("selection serialises"),
-        )?;
-        Ok(best)
-    }
-
-    fn checkpoint_dir(&self) -> PathBuf {
-        self.path.join("checkpoint")
-    }
-
-    /// The complete checkpoint with the most epochs among `checkpoint`,
-    /// `checkpoint.tmp` (written in full, killed before its rename) and
-    /// `checkpoint.old` (killed between the two renames), with its state.
-    fn latest_checkpoint(&self) -> Result<Option<(PathBuf, CheckpointState)>, SearchError> {
-        let mut latest: Option<(PathBuf, CheckpointState)> = None;
-        for name in ["checkpoint", "checkpoint.tmp", "checkpoint.old"] {
-            let dir = self.path.join(name);
-            let state_path = dir.join("state.json");
-            if !state_path.is_file() {
-                continue;
-            }
-            let text = fs::read_to_string(&state_path).map_err(io("cannot read", &state_path))?;
-            let state: CheckpointState =
-                serde_json::from_str(&text).map_err(|e| SearchError::Corrupt {
-                    path: state_path.clone(),
-                    message: e.to_string(),
-                })?;
-            if latest
-                .as_ref()
-                .is_none_or(|(_, best)| state.epochs_done > best.epochs_done)
-            {
-                latest = Some((dir, state));
-            }
-        }
-        Ok(latest)
-    }
-
-    /// Saves the searcher after `epochs_done` epochs.
-    pub fn save_checkpoint<B: AutodiffBackend>(
-        &self,
-        searcher: &Searcher<B>,
-        epochs_done: usize,
-    ) -> Result<(), SearchError> {
-        let tmp = self.path.join("checkpoint.tmp");
-        let old = self.path.join("checkpoint.old");
-        for stale in [&tmp, &old] {
-            if stale.exists() {
-                fs::remove_dir_all(stale).map_err(io("cannot clear", stale))?;
-            }
-        }
-        fs::create_dir_all(&tmp).map_err(io("cannot create", &tmp))?;
-        // Each record is on the disk (written and synced) before state.json declares
-        // the checkpoint complete.
-        save_record_file::<B, _>(searcher.net.clone().into_record(), &tmp.join("net.mpk"))?;
-        save_record_file::<B, _>(searcher.arch.clone().into_record(), &tmp.join("arch.mpk"))?;
-        save_record_file::<B, _>(
-            searcher.weight_optimizer.to_record(),
-            &tmp.join("weight_optimizer.mpk"),
-        )?;
-        save_record_file::<B, _>(
-            searcher.arch_optimizer.to_record(),
-            &tmp.join("arch_optimizer.mpk"),
-        )?;
-        let state = CheckpointState {
+impl<B: AutodiffBackend> Searcher<B> {
+    /// Saves this searcher in `run` as the checkpoint after `epochs_done` epochs: the
+    /// super-net, the architecture parameters and both optimizers' states.
+    ///
+    /// # Errors
+    /// The file system's refusal, naming the file; the previous checkpoint stays.
+    pub fn save_checkpoint(&self, run: &RunDir, epochs_done: usize) -> Result<(), SearchError> {
+        let state = SearchCheckpoint {
             epochs_done,
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(&state)
-                .expect("state serialises")
-                .as_bytes(),
-        )?;
-        let dir = self.checkpoint_dir();
-        if dir.exists() {
-            fs::rename(&dir, &old).map_err(io("cannot move aside", &dir))?;
-        }
-        fs::rename(&tmp, &dir).map_err(io("cannot move into place", &dir))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(io("cannot remove", &old))?;
-        }
+        run.save_checkpoint(CHECKPOINT, &state, |dir| {
+            save_record_file::<B, _>(self.net.clone().into_record(), &dir.join("net.mpk"))?;
+            save_record_file::<B, _>(self.arch.clone().into_record(), &dir.join("arch.mpk"))?;
+            save_record_file::<B, _>(
+                self.weight_optimizer.to_record(),
+                &dir.join("weight_optimizer.mpk"),
+            )?;
+            save_record_file::<B, _>(
+                self.arch_optimizer.to_record(),
+                &dir.join("arch_optimizer.mpk"),
+            )
+        })?;
         Ok(())
     }
 
-    /// Loads the latest complete checkpoint into a freshly built searcher; returns the
-    /// epochs done (0, the searcher untouched, when there is none).
-    pub fn load_checkpoint<B: AutodiffBackend>(
-        &self,
-        searcher: &mut Searcher<B>,
-    ) -> Result<usize, SearchError> {
-        let Some((dir, state)) = self.latest_checkpoint()? else {
+    /// Loads the latest complete checkpoint of `run` into this (freshly built)
+    /// searcher without changing the directory (safe while the search still runs);
+    /// returns the epochs done (0, the searcher untouched, when there is none).
+    ///
+    /// # Errors
+    /// A checkpoint that cannot be read, or was written for another super-net.
+    pub fn load_checkpoint(&mut self, run: &RunDir) -> Result<usize, SearchError> {
+        let Some((dir, state)) = run.latest_checkpoint::<SearchCheckpoint>(CHECKPOINT)? else {
             return Ok(0);
         };
-        let device = searcher.device().clone();
-        let net = load_record_file::<B, _>(&dir.join("net.mpk"), &device)?;
-        searcher.net = searcher.net.clone().load_record(net);
-        let arch = load_record_file::<B, _>(&dir.join("arch.mpk"), &device)?;
-        searcher.arch = searcher.arch.clone().load_record(arch);
-        let record = load_record_file::<B, _>(&dir.join("weight_optimizer.mpk"), &device)?;
-        searcher.weight_optimizer = searcher.weight_optimizer.clone().load_record(record);
-        let record = load_record_file::<B, _>(&dir.join("arch_optimizer.mpk"), &device)?;
-        searcher.arch_optimizer = searcher.arch_optimizer.clone().load_record(record);
+        self.load_records(&dir)?;
         Ok(state.epochs_done)
+    }
+
+    /// Loads the records of the checkpoint folder `dir`.
+    fn load_records(&mut self, dir: &Path) -> Result<(), SearchError> {
+        let device = self.device().clone();
+        let net = load_record_file::<B, _>(&dir.join("net.mpk"), &device)?;
+        self.net = self.net.clone().load_record(net);
+        let arch = load_record_file::<B, _>(&dir.join("arch.mpk"), &device)?;
+        self.arch = self.arch.clone().load_record(arch);
+        let record = load_record_file::<B, _>(&dir.join("weight_optimizer.mpk"), &device)?;
+        self.weight_optimizer = self.weight_optimizer.clone().load_record(record);
+        let record = load_record_file::<B, _>(&dir.join("arch_optimizer.mpk"), &device)?;
+        self.arch_optimizer = self.arch_optimizer.clone().load_record(record);
+        Ok(())
     }
 }
 
@@ -558,7 +356,7 @@ impl RunsOutcome {
 /// `normal.svg` and `reduce.svg` at the end.
 ///
 /// [`resume_searches`] continues them. A stop requested by the observer ends with
-/// [`SearchError::Stopped`] naming the parent, to resume as a whole. `devices` as for
+/// [`RunError::Stopped`] naming the parent, to resume as a whole. `devices` as for
 /// [`run_search`].
 pub fn run_searches<B: AutodiffBackend>(
     config: &SearchConfig,
@@ -601,75 +399,41 @@ fn searches<B: AutodiffBackend>(
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<RunsOutcome, SearchError> {
-    let _lock = RunLock::acquire(parent.path())?;
+    let _lock = parent.lock()?;
     let (config, plan) = match fresh {
-        None => (parent.config()?, parent.runs_plan()?),
+        None => (SearchConfig::from_run(parent)?, RunsPlan::read(parent)?),
         Some((config, runs)) => {
             config.validate()?;
-            if runs == 0 {
-                return Err(SearchError::Config("runs must be at least 1".into()));
-            }
-            let plan = RunsPlan {
-                runs,
-                first_seed: config.seed,
-            };
-            let json = serde_json::to_string_pretty(config).expect("configs serialise");
-            write_atomic(&parent.path().join("config.json"), json.as_bytes())?;
-            parent.write(
-                RUNS_FILE,
-                &serde_json::to_string_pretty(&plan).expect("plans serialise"),
-            )?;
+            let plan =
+                RunsPlan::new(runs, config.seed).map_err(|e| SearchError::Config(e.to_string()))?;
+            write_plan(parent, &plan, config)?;
             (config.clone(), plan)
         }
     };
-    let mut outcomes = Vec::with_capacity(plan.runs);
-    for index in 0..plan.runs {
-        let seed = plan.seed(index);
-        observer.run_started(index, plan.runs, seed);
-        let path = parent.path().join(plan.dir_name(index));
-        let started = path.join("config.json").is_file();
-        let run = if started {
-            RunDir::open(&path)?
-        } else {
-            RunDir::create(&path, false)?
-        };
-        let config = config.clone().with_seed(seed);
-        let outcome = match search::<B>(
-            (!started).then_some(&config),
-            registry,
-            data,
-            &run,
-            observer,
-            devices,
-        ) {
-            Err(SearchError::Stopped { epochs_done, .. }) => {
-                return Err(SearchError::Stopped {
-                    run: parent.path().to_path_buf(),
-                    epochs_done,
-                });
-            }
-            other => other?,
-        };
-        outcomes.push(outcome);
-        if index + 1 < plan.runs && observer.should_stop() {
-            return Err(SearchError::Stopped {
-                run: parent.path().to_path_buf(),
-                epochs_done: config.epochs,
-            });
-        }
-    }
-    let summary = summarize(&plan, &outcomes);
-    let best = parent.path().join(&summary.runs[summary.best].dir);
-    for name in ["genotype.json", "genotype.txt", "normal.svg", "reduce.svg"] {
-        let from = best.join(name);
-        let contents = fs::read(&from).map_err(io("cannot read", &from))?;
-        write_atomic(&parent.path().join(name), &contents)?;
-    }
-    parent.write(
-        "summary.json",
-        &serde_json::to_string_pretty(&summary).expect("summaries serialise"),
+    // The observer is both told which run starts and asked whether to stop.
+    let observer = std::cell::RefCell::new(observer);
+    let outcomes = run_plan(
+        parent,
+        &plan,
+        |index, runs, seed| observer.borrow_mut().run_started(index, runs, seed),
+        |run: PlannedRun| {
+            let config = config.clone().with_seed(run.seed);
+            search::<B>(
+                (!run.started).then_some(&config),
+                registry,
+                data,
+                &run.dir,
+                &mut **observer.borrow_mut(),
+                devices,
+            )
+        },
+        || observer.borrow_mut().should_stop(),
     )?;
-    parent.write("summary.csv", &summary.csv())?;
+    let summary = summarize(&plan, &outcomes);
+    let best = RunDir::open(parent.file(&summary.runs[summary.best].dir))?;
+    copy_files(&best, parent, &BEST_FILES)?;
+    parent.write_json(SUMMARY_JSON, &summary)?;
+    parent.write(SUMMARY_CSV, summary.csv().as_bytes())?;
     Ok(RunsOutcome { outcomes, summary })
 }
 
@@ -693,13 +457,7 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
         })
         .collect();
     // The first of the best: ties keep the earlier seed.
-    let best = runs.iter().enumerate().fold(0, |best, (i, r)| {
-        if r.selection.score() > runs[best].selection.score() {
-            i
-        } else {
-            best
-        }
-    });
+    let best = best_of(runs.iter().map(|r| r.selection.score()));
     RunsSummary {
         rule: "highest child-net accuracy of the selected epoch on the architecture split, after BN recalibration where measured (ties: earlier seed)".into(),
         best,
@@ -729,7 +487,7 @@ pub fn run_search<B: AutodiffBackend>(
 /// complete checkpoint; a finished search returns its outcome. A run killed before its
 /// first checkpoint was complete starts from scratch; one whose `history.jsonl` records
 /// more epochs than such a kill leaves (one) but which has no complete checkpoint is
-/// refused ([`SearchError::Corrupt`]) rather than overwritten.
+/// refused ([`RunError::Corrupt`]) rather than overwritten.
 pub fn resume_search<B: AutodiffBackend>(
     registry: &OpRegistry,
     data: &OpenedDataset,
@@ -749,10 +507,9 @@ fn search<B: AutodiffBackend>(
     observer: &mut dyn SearchObserver,
     devices: &[B::Device],
 ) -> Result<SearchOutcome, SearchError> {
-    let resume = fresh.is_none();
-    let _lock = RunLock::acquire(run.path())?;
+    let _lock = run.lock()?;
     let config = match fresh {
-        None => run.config()?,
+        None => SearchConfig::from_run(run)?,
         Some(config) => config.clone(),
     };
     entrannas_ops::set_depthwise_conv(config.depthwise);
@@ -768,28 +525,21 @@ fn search<B: AutodiffBackend>(
         .ok_or_else(|| SearchError::Config("no device given".into()))?;
     let mut searcher = Searcher::<B>::with_registry(config.clone(), registry, &data.info, device)?;
     searcher.set_devices(devices)?;
-    let checkpointed = resume && run.latest_checkpoint()?.is_some();
-    if resume && !checkpointed {
-        // An epoch's record is written just before its checkpoint, so a run killed in
-        // between holds one record and no checkpoint: that one is started over. More
-        // records than that mean the checkpoint was removed.
-        let recorded = run.recorded_epochs()?;
-        if recorded > 1 {
-            return Err(SearchError::Corrupt {
-                path: run.checkpoint_dir().join("state.json"),
-                message: format!(
-                    "missing, but history.jsonl records {recorded} epoch(s): resuming would start over and overwrite them; restore the checkpoint, or search again from scratch (`entrannas search --config` with the run's config.json, --out and --force)"
-                ),
-            });
+    // A resumed search continues from its last complete checkpoint; one stopped before
+    // its first checkpoint (at most one record written) starts over.
+    let checkpoint = match fresh {
+        None => run.resume_checkpoint::<SearchCheckpoint>(CHECKPOINT)?,
+        Some(_) => None,
+    };
+    let (start, mut history) = match checkpoint {
+        Some(state) => {
+            searcher.load_records(&run.checkpoint(CHECKPOINT))?;
+            (state.epochs_done, run.history(state.epochs_done)?)
         }
-    }
-    let (start, mut history) = if checkpointed {
-        let done = run.load_checkpoint(&mut searcher)?;
-        (done, run.history(done)?)
-    } else {
-        let json = serde_json::to_string_pretty(&config).expect("configs serialise");
-        write_atomic(&run.path().join("config.json"), json.as_bytes())?;
-        (0, Vec::new())
+        None => {
+            run.write_json(CONFIG_FILE, &config)?;
+            (0, Vec::new())
+        }
     };
     let val_eval = search.val.clone().with_augment(None, config.seed);
     // The derived target-net is counted as the paper evaluates it: the layout's
@@ -827,13 +577,14 @@ fn search<B: AutodiffBackend>(
             }
         }
         history.push(record);
-        run.write_records(&history)?;
-        run.save_checkpoint(&searcher, epoch + 1)?;
+        write_records(run, &history)?;
+        searcher.save_checkpoint(run, epoch + 1)?;
         if epoch + 1 < config.epochs && observer.should_stop() {
-            return Err(SearchError::Stopped {
+            return Err(RunError::Stopped {
                 run: run.path().to_path_buf(),
                 epochs_done: epoch + 1,
-            });
+            }
+            .into());
         }
     }
     let selection =
@@ -941,7 +692,7 @@ mod tests {
             // statistics, in module order (parameter ids are random, so not the bytes).
             let mut searcher =
                 Searcher::<B>::new(config.clone(), &data().info, &Default::default()).unwrap();
-            run.load_checkpoint(&mut searcher).unwrap();
+            searcher.load_checkpoint(&run).unwrap();
             struct Floats(Vec<f32>);
             impl<Bk: burn::tensor::backend::Backend> burn::module::ModuleVisitor<Bk> for Floats {
                 fn visit_float<const D: usize>(
@@ -1234,7 +985,7 @@ mod tests {
             // A second search into the same directory is refused without --force.
             assert!(matches!(
                 RunDir::create(run.path(), false),
-                Err(SearchError::RunExists(_))
+                Err(RunError::RunExists(_))
             ));
         }
     }
@@ -1302,7 +1053,7 @@ mod tests {
         );
         assert!(matches!(
             stopped,
-            Err(SearchError::Stopped { epochs_done: 1, .. })
+            Err(SearchError::Run(RunError::Stopped { epochs_done: 1, .. }))
         ));
         (full, interrupted)
     }
@@ -1314,12 +1065,12 @@ mod tests {
         current: usize,
     }
 
-    impl SearchObserver for OutOfMemoryAt {
+    impl entrannas_run::RunObserver<EpochRecord> for OutOfMemoryAt {
         fn epoch_started(&mut self, epoch: usize, _epochs: usize, _steps: usize) {
             self.current = epoch;
         }
 
-        fn step(&mut self, _progress: &crate::StepProgress) {
+        fn step(&mut self, _progress: &entrannas_run::StepProgress) {
             if self.current == self.epoch {
                 panic!("CUDA error: out of memory (test)");
             }
@@ -1445,7 +1196,10 @@ mod tests {
             &mut StopAfter::new(2),
             &[Default::default()],
         );
-        assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
+        assert!(matches!(
+            stopped,
+            Err(SearchError::Run(RunError::Stopped { .. }))
+        ));
         let history = std::fs::read_to_string(run.path().join("history.jsonl")).unwrap();
         std::fs::remove_dir_all(run.path().join("checkpoint")).unwrap();
         let resume = || {
@@ -1459,7 +1213,7 @@ mod tests {
         };
 
         let resumed = resume();
-        let Err(SearchError::Corrupt { path, message }) = resumed else {
+        let Err(SearchError::Run(RunError::Corrupt { path, message })) = resumed else {
             panic!("expected a refusal, got {resumed:?}");
         };
         assert!(
@@ -1500,7 +1254,7 @@ mod tests {
             .unwrap();
         entrannas_ops::materialize(&other);
         searcher.net = other;
-        assert_eq!(stopped.load_checkpoint(&mut searcher).unwrap(), 1);
+        assert_eq!(searcher.load_checkpoint(&stopped).unwrap(), 1);
 
         let split = SearchSplit {
             train_portion: config.train_portion,
@@ -1540,7 +1294,10 @@ mod tests {
         let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
         assert_eq!(depthwise_conv(), DepthwiseConv::Taps);
         let recorded = RunDir::open(interrupted.path()).unwrap();
-        assert_eq!(recorded.config().unwrap().depthwise, DepthwiseConv::Taps);
+        assert_eq!(
+            SearchConfig::from_run(&recorded).unwrap().depthwise,
+            DepthwiseConv::Taps
+        );
         // A new process starts with the default; the resumed search switches to the
         // run's strategy, whatever configuration the caller passes.
         set_depthwise_conv(DepthwiseConv::Grouped);
@@ -1580,7 +1337,7 @@ mod tests {
         }
     }
 
-    impl SearchObserver for StopAfter {
+    impl entrannas_run::RunObserver<EpochRecord> for StopAfter {
         fn run_started(&mut self, run: usize, runs: usize, seed: u64) {
             self.runs.push((run, runs, seed));
         }
@@ -1610,14 +1367,14 @@ mod tests {
             &[Default::default()],
         );
         match stopped {
-            Err(SearchError::Stopped { run, epochs_done }) => {
+            Err(SearchError::Run(RunError::Stopped { run, epochs_done })) => {
                 assert_eq!(run, parent.path());
                 assert_eq!(epochs_done, 1);
             }
             other => panic!("expected a stop, got {other:?}"),
         }
         assert_eq!(observer.runs, vec![(0, 3, 7), (1, 3, 8)]);
-        assert!(parent.is_multi_run());
+        assert!(RunsPlan::is_parent(&parent));
         assert!(!parent.path().join("summary.json").exists());
 
         // Resuming reads the first search back, finishes the second (one epoch left)
@@ -1640,7 +1397,7 @@ mod tests {
             assert_eq!(r.seed, 7 + i as u64);
             assert_eq!(r.dir, format!("run-{}-seed-{}", i + 1, 7 + i));
             let sub = RunDir::open(parent.path().join(&r.dir)).unwrap();
-            assert_eq!(sub.config().unwrap().seed, r.seed);
+            assert_eq!(SearchConfig::from_run(&sub).unwrap().seed, r.seed);
             assert_eq!(outcome.outcomes[i].history.len(), 2);
             assert_eq!(r.selection, outcome.outcomes[i].selection);
         }
@@ -1712,7 +1469,10 @@ mod tests {
             &mut StopAfter::new(1),
             &[Default::default()],
         );
-        assert!(matches!(stopped, Err(SearchError::Stopped { .. })));
+        assert!(matches!(
+            stopped,
+            Err(SearchError::Run(RunError::Stopped { .. }))
+        ));
         // The state a kill leaves after `checkpoint` was moved aside and while the
         // next checkpoint was still being written: no `checkpoint`, an incomplete
         // `checkpoint.tmp` (no state.json) and the complete `checkpoint.old`.
@@ -1725,7 +1485,10 @@ mod tests {
         std::fs::create_dir(&tmp).unwrap();
         std::fs::write(tmp.join("net.mpk"), b"half a file").unwrap();
         std::fs::write(tmp.join("state.json.tmp"), b"{\"epochs_do").unwrap();
-        let (found, state) = run.latest_checkpoint().unwrap().unwrap();
+        let (found, state) = run
+            .latest_checkpoint::<SearchCheckpoint>(CHECKPOINT)
+            .unwrap()
+            .unwrap();
         assert_eq!(found, run.path().join("checkpoint.old"));
         assert_eq!(state.epochs_done, 1);
 
@@ -1744,7 +1507,10 @@ mod tests {
         assert!(run.path().join("checkpoint/state.json").is_file());
         assert!(!run.path().join("checkpoint.old").exists());
         assert!(!tmp.exists());
-        let (_, state) = run.latest_checkpoint().unwrap().unwrap();
+        let (_, state) = run
+            .latest_checkpoint::<SearchCheckpoint>(CHECKPOINT)
+            .unwrap()
+            .unwrap();
         assert_eq!(state.epochs_done, 2);
 
         // A complete checkpoint.tmp with more epochs wins over checkpoint.
@@ -1755,7 +1521,10 @@ mod tests {
             r#"{"epochs_done": 1, "version": "0"}"#,
         )
         .unwrap();
-        let (found, state) = run.latest_checkpoint().unwrap().unwrap();
+        let (found, state) = run
+            .latest_checkpoint::<SearchCheckpoint>(CHECKPOINT)
+            .unwrap()
+            .unwrap();
         assert_eq!((found, state.epochs_done), (tmp, 2));
     }
 
@@ -1777,5 +1546,82 @@ mod tests {
         .expect_err("corrupt checkpoint must fail")
         .to_string();
         assert!(err.contains("net.mpk"), "{err}");
+    }
+
+    /// Copies the folder `from` to `to`, recursively.
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// A search stopped before each file-system step of its second epoch's records and
+    /// checkpoint in turn (what `kill -9` leaves at that moment) resumes to the
+    /// uninterrupted search's history.
+    #[test]
+    fn a_search_stopped_at_any_step_of_its_writes_resumes_to_the_uninterrupted_result() {
+        use entrannas_run::fault;
+        let _turn = seeded();
+        let config = tiny(Method::Entran).with_epochs(2);
+        let dir = tempfile::tempdir().unwrap();
+        let (full, after_one) = straight_and_stopped_after_one(&config, dir.path());
+        let resume = |run: &RunDir| {
+            resume_search::<B>(
+                &OpRegistry::default(),
+                &data(),
+                run,
+                &mut (),
+                &[Default::default()],
+            )
+        };
+        // The steps of the second epoch's writes.
+        let probe = RunDir::create(dir.path().join("probe"), false).unwrap();
+        copy_dir(after_one.path(), probe.path());
+        fault::fail_at(None);
+        resume(&probe).unwrap();
+        let steps = fault::steps();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("rename") && s.ends_with("checkpoint")),
+            "{steps:?}"
+        );
+        // Every step of the checkpoint's rotation and of the history's write (the other
+        // files are written the same way as the history, by the same function).
+        let chosen = (1..=steps.len())
+            .filter(|&k| steps[k - 1].contains("checkpoint") || steps[k - 1].contains("history"));
+        for k in chosen {
+            let run = RunDir::create(dir.path().join(format!("stop-{k}")), false).unwrap();
+            copy_dir(after_one.path(), run.path());
+            fault::fail_at(Some(k));
+            let err = resume(&run).expect_err("the injected fault ends the search");
+            fault::fail_at(None);
+            assert!(err.to_string().contains("injected fault"), "{k}: {err}");
+            let resumed =
+                resume(&run).unwrap_or_else(|e| panic!("stopped before {}: {e}", steps[k - 1]));
+            assert_eq!(resumed.history.len(), 2);
+            for (a, b) in full.history.iter().zip(&resumed.history) {
+                assert_eq!(
+                    (&a.genotype, a.train_loss, a.arch_loss, a.child_accuracy),
+                    (&b.genotype, b.train_loss, b.arch_loss, b.child_accuracy),
+                    "stopped before {}",
+                    steps[k - 1]
+                );
+            }
+            assert_eq!(
+                resumed.selection,
+                full.selection,
+                "stopped before {}",
+                steps[k - 1]
+            );
+            std::fs::remove_dir_all(run.path()).unwrap();
+        }
     }
 }

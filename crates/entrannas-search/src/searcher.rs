@@ -25,6 +25,7 @@ use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, DroppedEdges, Rule,
     derive_report,
 };
+use entrannas_run::{RunObserver, StepProgress};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -39,42 +40,11 @@ pub type WeightOptimizer<B> =
 /// The architecture optimizer's type.
 pub type ArchOptimizer<B> = OptimizerAdaptor<Adam, ArchParams<B>, B>;
 
-/// Progress within an epoch, for progress bars.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepProgress {
-    /// Epoch (0-based).
-    pub epoch: usize,
-    /// Steps done in this epoch.
-    pub step: usize,
-    /// Steps in this epoch.
-    pub steps: usize,
-    /// Mean weight-step loss so far this epoch.
-    pub loss: f64,
-    /// Weight-step training accuracy so far this epoch.
-    pub accuracy: f64,
-    /// Images per second (both steps' images).
-    pub images_per_second: f64,
-}
+/// Receives a search's progress; the CLI draws bars and writes logs from it. Any
+/// [`RunObserver`] of search records is one (`()` ignores everything).
+pub trait SearchObserver: RunObserver<EpochRecord> {}
 
-/// Receives progress; the CLI draws bars and writes logs from it.
-pub trait SearchObserver {
-    /// Search `run` (0-based) of `runs` with `seed` starts (several searches only).
-    fn run_started(&mut self, _run: usize, _runs: usize, _seed: u64) {}
-    /// An epoch with `steps` iterations starts.
-    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
-    /// Some steps are done (called every few steps; reading the loss syncs the device).
-    fn step(&mut self, _progress: &StepProgress) {}
-    /// An epoch is done and recorded.
-    fn epoch_finished(&mut self, _record: &EpochRecord) {}
-    /// Asked after each epoch's checkpoint is written: `true` stops the search there
-    /// (for example on Ctrl-C); `--resume` continues it.
-    fn should_stop(&mut self) -> bool {
-        false
-    }
-}
-
-/// An observer that ignores everything.
-impl SearchObserver for () {}
+impl<T: RunObserver<EpochRecord> + ?Sized> SearchObserver for T {}
 
 /// Collapse diagnostics of one cell type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

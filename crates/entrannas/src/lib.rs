@@ -22,7 +22,8 @@
 //! [`cell`] (cells, genotypes, the target-net's plan), [`relax`] (the relaxation and
 //! derivation math), [`data`] (datasets, augmentation), [`search`] (the super-net and
 //! its bi-level search), [`eval`] (training a genotype's target-net), [`report`] (the
-//! HTML reports).
+//! HTML reports), and [`run`] beneath search and training (run directories,
+//! checkpoints, histories, multi-run plans).
 
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub use entrannas_eval as eval;
 pub use entrannas_ops as ops;
 pub use entrannas_relax as relax;
 pub use entrannas_report as report;
+pub use entrannas_run as run;
 pub use entrannas_search as search;
 
 /// Backend types for the compiled backend features, autodiff included where a search
@@ -67,12 +69,12 @@ pub mod prelude {
     pub use entrannas_cell::{Genotype, TargetLayout};
     pub use entrannas_data::{DatasetKind, OpenOptions, OpenedDataset, open};
     pub use entrannas_eval::{
-        RunDir as TrainRunDir, TrainConfig, TrainJob, evaluate, load_for_inference,
-        load_for_inference_with,
+        TrainConfig, TrainJob, evaluate, load_for_inference, load_for_inference_with,
     };
     pub use entrannas_ops::{OpRecipe, OpRegistry};
+    pub use entrannas_run::RunDir;
     pub use entrannas_search::{
-        EnginePlacement, Method, OpSpace, RunDir, SearchConfig, SearchOutcome, Searcher,
-        resume_search, resume_searches, run_search, run_searches,
+        EnginePlacement, Method, OpSpace, SearchConfig, SearchOutcome, Searcher, resume_search,
+        resume_searches, run_search, run_searches,
     };
 }

@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = RunDir::create(out.join("search"), true)?;
     let found = run_search::<Cpu>(&config, &registry, &data, &run, &mut (), &[device])?;
     let genotype = found.history[found.selection.epoch].genotype.clone();
-    let train_dir = TrainRunDir::create(out.join("train"), true)?;
+    let train_dir = RunDir::create(out.join("train"), true)?;
     let job = TrainJob::new(TrainConfig::smoke(), genotype.clone());
     let trained = job
         .run::<Cpu>(&data, &train_dir, &mut (), &device)?

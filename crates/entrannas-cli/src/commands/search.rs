@@ -7,11 +7,11 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use entrannas_data::{OpenOptions, OpenedDataset, open};
 use entrannas_ops::{DepthwiseConv, OpRegistry};
+use entrannas_run::{Environment, RunDir, RunsPlan};
 use entrannas_search::{
-    EnginePlacement, Method, OpSpace, Preset, RunDir, SearchConfig, SearchError, resume_search,
+    EnginePlacement, Method, OpSpace, Preset, SearchConfig, SearchError, resume_search,
     resume_searches, run_search, run_searches,
 };
-use serde::Serialize;
 
 use crate::backend::{
     DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, memory_probe, parse_devices,
@@ -315,17 +315,6 @@ pub fn default_run_dir(prefix: &str) -> PathBuf {
     ))
 }
 
-/// What `environment.json` records next to the config.
-#[derive(Serialize)]
-struct Environment<'a> {
-    entrannas: &'a str,
-    burn: &'a str,
-    device: &'a str,
-    dataset: &'a str,
-    command: Vec<String>,
-    started_unix: u64,
-}
-
 struct SearchTask {
     config: SearchConfig,
     data: OpenedDataset,
@@ -341,25 +330,8 @@ impl DevicesTask for SearchTask {
     type Output = Result<(), CliError>;
 
     fn run<B: AutodiffBackend>(mut self, devices: Vec<B::Device>, label: &str) -> Self::Output {
-        let env = Environment {
-            entrannas: env!("CARGO_PKG_VERSION"),
-            burn: "0.21.0",
-            device: label,
-            dataset: &self.data.location,
-            command: std::env::args().collect(),
-            started_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        };
-        let name = if self.resume {
-            "environment-resume.json"
-        } else {
-            "environment.json"
-        };
-        super::emit(
-            Some(&self.run.path().join(name)),
-            &serde_json::to_string_pretty(&env).expect("environment serialises"),
-        )?;
+        self.run
+            .write_environment(&Environment::now(label, &self.data.location), self.resume)?;
         let c = &self.config;
         let shards = if c.shards > 1 {
             format!(" in {} data-parallel shards", c.shards)
@@ -506,12 +478,12 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
         }
         Some(dir) => {
             let run = RunDir::open(dir)?;
-            let runs = if run.is_multi_run() {
-                Some(run.runs_plan()?.runs)
+            let runs = if RunsPlan::is_parent(&run) {
+                Some(RunsPlan::read(&run)?.runs)
             } else {
                 None
             };
-            let config = run.config()?;
+            let config = SearchConfig::from_run(&run)?;
             check_resumed_depthwise(dir, config.depthwise, depthwise)?;
             if devices.len() > config.shards {
                 return Err(CliError::Usage(format!(

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use entrannas_cell::Genotype;
 use entrannas_cell::TargetLayout;
 use entrannas_data::OpenedDataset;
-use entrannas_eval::{RunDir, TrainConfig, TrainJob, evaluate, load_for_inference};
+use entrannas_eval::{TrainConfig, TrainJob, evaluate, load_for_inference};
 use entrannas_ops::DepthwiseConv;
+use entrannas_run::names::GENOTYPE_FILE;
+use entrannas_run::{Environment, RunDir, RunsPlan};
 
 use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
 use crate::error::CliError;
@@ -200,18 +203,32 @@ impl BackendTask for TrainTask {
             self.data.info.name,
             self.out.display()
         );
-        if self.runs > 1 {
-            let outcome = self.job.run_repeated::<B>(
-                &self.data,
-                &self.out,
-                self.runs,
-                self.force,
-                &mut progress,
-                &device,
-            )?;
+        let resumed_parent = self.resume && RunsPlan::is_parent(&RunDir::open(&self.out)?);
+        if self.runs > 1 || resumed_parent {
+            let outcome = if resumed_parent {
+                let parent = RunDir::open(&self.out)?;
+                parent.write_environment(&Environment::now(label, &self.data.location), true)?;
+                TrainJob::resume_repeated::<B>(
+                    &parent,
+                    &self.job.registry,
+                    &self.data,
+                    &mut progress,
+                    &device,
+                )?
+            } else {
+                let parent = RunDir::create(&self.out, self.force)?;
+                parent.write_environment(&Environment::now(label, &self.data.location), false)?;
+                self.job.run_repeated::<B>(
+                    &self.data,
+                    &parent,
+                    self.runs,
+                    &mut progress,
+                    &device,
+                )?
+            };
             println!(
                 "final test error over {} runs: {:.2} +- {:.2} % ({} params, {} multiply-adds)",
-                self.runs,
+                outcome.seeds.len(),
                 100.0 * outcome.mean_error,
                 100.0 * outcome.std_error,
                 outcome.cost.params,
@@ -220,15 +237,12 @@ impl BackendTask for TrainTask {
             return Ok(());
         }
         let outcome = if self.resume {
-            TrainJob::resume::<B>(
-                &RunDir::open(&self.out)?,
-                &self.job.registry,
-                &self.data,
-                &mut progress,
-                &device,
-            )?
+            let run = RunDir::open(&self.out)?;
+            run.write_environment(&Environment::now(label, &self.data.location), true)?;
+            TrainJob::resume::<B>(&run, &self.job.registry, &self.data, &mut progress, &device)?
         } else {
             let run = RunDir::create(&self.out, self.force)?;
+            run.write_environment(&Environment::now(label, &self.data.location), false)?;
             self.job
                 .run::<B>(&self.data, &run, &mut progress, &device)?
         };
@@ -262,9 +276,10 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
         }
         Some(dir) => {
             let run = RunDir::open(dir)?;
-            let config = run.config()?;
+            let config = TrainConfig::from_run(&run)?;
             super::search::check_resumed_depthwise(dir, config.depthwise, depthwise)?;
-            (TrainJob::new(config, run.genotype()?), dir.clone(), true)
+            let genotype = Genotype::load(run.file(GENOTYPE_FILE))?;
+            (TrainJob::new(config, genotype), dir.clone(), true)
         }
         None => {
             let what = args.genotype.as_deref().ok_or_else(|| {

@@ -13,48 +13,8 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use thiserror::Error;
-
-/// The lock file's name inside a run directory.
-pub const LOCK_FILE: &str = "run.lock";
-
-/// Why a run directory could not be claimed.
-#[derive(Debug, Error)]
-pub enum RunLockError {
-    /// Another process holds the directory.
-    #[error(
-        "{} is in use by another entrannas process ({holder}); wait for it to end or stop it (Ctrl-C stops it after the epoch's checkpoint), or choose another directory",
-        dir.display()
-    )]
-    InUse {
-        /// The run directory.
-        dir: PathBuf,
-        /// Who holds it, as far as its lock file says (`process 1234`).
-        holder: String,
-    },
-    /// The lock file could not be opened, locked or written, or the directory not
-    /// cleared.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-}
-
-fn io<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> RunLockError + 'a {
-    move |source| RunLockError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::error::{RunError, io};
+use crate::names::LOCK_FILE;
 
 /// An exclusive claim on a run directory, released when dropped (or when the process
 /// ends).
@@ -68,10 +28,10 @@ impl RunLock {
     /// Claims `dir` (created if missing) for this process.
     ///
     /// # Errors
-    /// [`RunLockError::InUse`] when another process (or another claim in this process)
-    /// holds it; [`RunLockError::Io`] when the lock file cannot be used. On a file
+    /// [`RunError::InUse`] when another process (or another claim in this process)
+    /// holds it; [`RunError::Io`] when the lock file cannot be used. On a file
     /// system without locks the claim succeeds unchecked.
-    pub fn acquire(dir: &Path) -> Result<Self, RunLockError> {
+    pub fn acquire(dir: &Path) -> Result<Self, RunError> {
         fs::create_dir_all(dir).map_err(io("create", dir))?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -87,7 +47,7 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                return Err(RunLockError::InUse {
+                return Err(RunError::InUse {
                     dir: dir.to_path_buf(),
                     holder: if holder.is_empty() {
                         "process unknown".into()
@@ -119,7 +79,7 @@ impl RunLock {
     ///
     /// # Errors
     /// A file or folder that cannot be removed, named.
-    pub fn clear(&self) -> Result<(), RunLockError> {
+    pub fn clear(&self) -> Result<(), RunError> {
         let entries = fs::read_dir(&self.dir).map_err(io("read", &self.dir))?;
         for entry in entries {
             let entry = entry.map_err(io("read", &self.dir))?;
@@ -163,7 +123,7 @@ mod tests {
         let recorded = fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
         assert_eq!(recorded.trim(), format!("process {}", std::process::id()));
         match RunLock::acquire(&dir) {
-            Err(RunLockError::InUse { dir: d, holder }) => {
+            Err(RunError::InUse { dir: d, holder }) => {
                 assert_eq!(d, dir);
                 assert_eq!(holder, format!("process {}", std::process::id()));
             }
@@ -208,7 +168,7 @@ mod tests {
         // Still held after clearing.
         assert!(matches!(
             RunLock::acquire(&dir),
-            Err(RunLockError::InUse { .. })
+            Err(RunError::InUse { .. })
         ));
         drop(lock);
         fs::remove_dir_all(&dir).unwrap();

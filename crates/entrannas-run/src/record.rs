@@ -4,62 +4,29 @@
 //! mean, in a sentence a user can act on.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
+
+use crate::durable::write_synced;
+use crate::error::{RunError, io};
 
 /// The format of every checkpoint record: named MessagePack at full precision, the
 /// bytes burn's `NamedMpkFileRecorder` writes (which earlier versions used, so their
 /// checkpoints load), encoded in memory and written by [`save_record_file`].
 pub type RecordFormat = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
-/// A record file that could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordFileError {
-    /// The file system refused: no space left, read-only, permission denied, missing.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error (its message names the errno's meaning).
-        source: std::io::Error,
-    },
-    /// The bytes are not a record of the expected type (or the record could not be
-    /// encoded).
-    #[error("{}: {message}", path.display())]
-    Record {
-        /// The file.
-        path: PathBuf,
-        /// [`describe_recorder_error`]'s sentence.
-        message: String,
-    },
-}
-
 /// Encodes `record` in [`RecordFormat`] and writes it to `path` (the `.mpk` file name
 /// itself, not burn's extension-less stem), on the disk when this returns.
-pub fn save_record_file<B: Backend, R: Record<B>>(
-    record: R,
-    path: &Path,
-) -> Result<(), RecordFileError> {
+pub fn save_record_file<B: Backend, R: Record<B>>(record: R, path: &Path) -> Result<(), RunError> {
     let bytes = Recorder::<B>::record(&RecordFormat::default(), record, ()).map_err(|e| {
-        RecordFileError::Record {
+        RunError::Record {
             path: path.to_path_buf(),
             message: describe_recorder_error(&e, RecordAccess::Write),
         }
     })?;
-    let io = |source| RecordFileError::Io {
-        action: "cannot write",
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = fs::File::create(path).map_err(io)?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io)
+    write_synced(path, &bytes)
 }
 
 /// Reads a record of type `R` written by [`save_record_file`] (or by burn's
@@ -67,17 +34,11 @@ pub fn save_record_file<B: Backend, R: Record<B>>(
 pub fn load_record_file<B: Backend, R: Record<B>>(
     path: &Path,
     device: &B::Device,
-) -> Result<R, RecordFileError> {
-    let bytes = fs::read(path).map_err(|source| RecordFileError::Io {
-        action: "cannot read",
+) -> Result<R, RunError> {
+    let bytes = fs::read(path).map_err(io("read", path))?;
+    Recorder::<B>::load(&RecordFormat::default(), bytes, device).map_err(|e| RunError::Record {
         path: path.to_path_buf(),
-        source,
-    })?;
-    Recorder::<B>::load(&RecordFormat::default(), bytes, device).map_err(|e| {
-        RecordFileError::Record {
-            path: path.to_path_buf(),
-            message: describe_recorder_error(&e, RecordAccess::Read),
-        }
+        message: describe_recorder_error(&e, RecordAccess::Read),
     })
 }
 
@@ -247,7 +208,7 @@ mod tests {
         let Err(err) = load_record_file::<B, LinearRecord>(&garbage, &Default::default()) else {
             panic!("garbage loaded");
         };
-        assert!(matches!(err, RecordFileError::Record { .. }), "{err:?}");
+        assert!(matches!(err, RunError::Record { .. }), "{err:?}");
     }
 
     #[test]

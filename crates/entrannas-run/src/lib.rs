@@ -1,0 +1,46 @@
+//! The run layer of EnTranNAS: what a search and a training share about their run
+//! directories.
+//!
+//! - [`RunDir`]: the directory, its files written whole or not at all
+//!   ([`durable`]), `history.jsonl` and `metrics.csv` for any [`HistoryRecord`], and
+//!   checkpoints of any list of records with the rotation that survives a stop
+//!   between any two file-system steps ([`RunDir::save_checkpoint`],
+//!   [`RunDir::recover_checkpoint`]).
+//! - [`RunLock`]: one writer per directory.
+//! - [`RunsPlan`] and [`run_plan`]: several runs with consecutive seeds under one
+//!   parent, resumed as a whole.
+//! - [`Environment`], [`StepProgress`] and [`RunObserver`]: what a run records about
+//!   where it ran, and tells whoever watches it.
+//! - [`config_file`] and [`record`]: configuration files read over defaults, and
+//!   checkpoint records in burn's format with errors a user can act on.
+//! - [`RunError`]: the one error type of all of it.
+//!
+//! The file names are the constants of [`names`].
+
+#![warn(missing_docs)]
+
+pub mod config_file;
+mod dir;
+pub mod durable;
+mod environment;
+mod error;
+pub mod fault;
+pub mod history;
+mod lock;
+pub mod names;
+mod plan;
+mod progress;
+pub mod record;
+
+pub use dir::{CheckpointState, RunDir, read_json};
+pub use environment::{BURN_VERSION, Environment};
+pub use error::{RunError, corrupt, io};
+pub use history::HistoryRecord;
+pub use lock::RunLock;
+pub use plan::{
+    CarriesRunError, PlanError, PlannedRun, RunsPlan, best_of, copy_files, run_plan, write_plan,
+};
+pub use progress::{RunObserver, StepProgress};
+pub use record::{
+    RecordAccess, RecordFormat, describe_recorder_error, load_record_file, save_record_file,
+};
