@@ -59,6 +59,14 @@ impl CliError {
     /// What to do next, in terms of this CLI's flags, where the library's message
     /// cannot say it.
     pub fn advice(&self) -> Option<String> {
+        if let CliError::Search(entrannas_search::SearchError::BackendFailed(failure))
+        | CliError::Eval(entrannas_eval::EvalError::BackendFailed(failure)) = self
+        {
+            return Some(format!(
+                "continue it with --resume {}",
+                failure.run.display()
+            ));
+        }
         match self.run_error()? {
             RunError::RunExists(_) => {
                 Some("pass --force to overwrite it, or --resume to continue it".into())

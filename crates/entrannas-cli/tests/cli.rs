@@ -308,16 +308,7 @@ impl Drop for Tmpfs {
 
 /// Copies directory `from` to `to`, recursively.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    entrannas_run::durable::copy_dir(from, to).unwrap();
 }
 
 #[test]
@@ -562,6 +553,69 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let out = entrannas(&["eval", "--checkpoint", train.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("accuracy"), "{}", stdout(&out));
+}
+
+#[test]
+fn repeated_trainings_resume_as_a_whole_and_old_parents_are_refused_with_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("runs");
+    let parent_str = parent.to_str().unwrap();
+    let out = entrannas(&[
+        "train",
+        "darts_v2",
+        "--runs",
+        "2",
+        "--seed",
+        "3",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "8",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--eval-limit",
+        "16",
+        "--out",
+        parent_str,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("over 2 runs"), "{}", stdout(&out));
+    for file in [
+        "config.json",
+        "genotype.json",
+        "runs.json",
+        "summary.json",
+        "environment.json",
+        "run-1-seed-3/last/model.mpk",
+        "run-2-seed-4/last/model.mpk",
+    ] {
+        assert!(parent.join(file).is_file(), "{file}");
+    }
+    let summary = read_json(&parent.join("summary.json"));
+    // The finished series is read back, not trained again.
+    let out = entrannas(&["train", "--resume", parent_str]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_json(&parent.join("summary.json")), summary);
+    assert!(parent.join("environment-resume.json").is_file());
+    // A series written before runs.json existed: refused, with what to do instead.
+    let old = dir.path().join("old");
+    std::fs::create_dir_all(old.join("run-0")).unwrap();
+    std::fs::copy(
+        parent.join("run-1-seed-3/config.json"),
+        old.join("run-0/config.json"),
+    )
+    .unwrap();
+    let out = entrannas(&["train", "--resume", old.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("written by an earlier version") && stderr(&out).contains("run-<k>"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //!   with DARTS's auxiliary head and drop-path.
 //! - [`TrainConfig`]: every training hyperparameter, the paper's values as defaults.
 //! - [`Trainer`] trains epoch by epoch and reports to a [`TrainObserver`];
-//!   [`TrainJob`] runs a whole training in a [`RunDir`] (history, metrics, `best/`
+//!   [`TrainJob`] runs a whole training in a run directory ([`entrannas_run::RunDir`]:
+//!   history, metrics, `best/`
 //!   and `last/` checkpoints), resumes it bit for bit on CPU, and repeats it over
 //!   seeds ([`TrainJob::run_repeated`]).
 //! - [`load_for_inference`] rebuilds a trained net from its run directory;
@@ -18,7 +19,8 @@
 //! ```no_run
 //! use entrannas_cell::Genotype;
 //! use entrannas_data::{DatasetKind, OpenOptions, open};
-//! use entrannas_eval::{RunDir, TrainConfig, TrainJob};
+//! use entrannas_eval::{TrainConfig, TrainJob};
+//! use entrannas_run::RunDir;
 //! # fn run<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device) -> Result<(), Box<dyn std::error::Error>> {
 //! let data = open(DatasetKind::Embedded, None, &OpenOptions::default())?;
 //! let config = TrainConfig::cifar().with_epochs(10).with_channels(16).with_layers(8);

@@ -616,6 +616,26 @@ mod tests {
         }
     }
 
+    /// `job` trained through in `dir/straight`, and in `dir/interrupted` until it
+    /// stops after its first epoch (checkpoint written).
+    fn straight_and_stopped_after_one(
+        job: &TrainJob,
+        data: &OpenedDataset,
+        dir: &Path,
+    ) -> (TrainOutcome, RunDir, RunDir) {
+        let straight = RunDir::create(dir.join("straight"), false).unwrap();
+        let full = job
+            .run::<B>(data, &straight, &mut (), &Default::default())
+            .unwrap();
+        let interrupted = RunDir::create(dir.join("interrupted"), false).unwrap();
+        let stopped = job.run::<B>(data, &interrupted, &mut StopAfterOne, &Default::default());
+        assert!(matches!(
+            stopped,
+            Err(EvalError::Run(RunError::Stopped { epochs_done: 1, .. }))
+        ));
+        (full, straight, interrupted)
+    }
+
     fn logits(net: &TargetNet<Inner>) -> Vec<f32> {
         net.logits(image_batch(3, [1, 8, 8], 0.4))
             .into_data()
@@ -629,17 +649,7 @@ mod tests {
         let data = toy_data();
         let job = TrainJob::new(tiny_config().with_epochs(3), darts());
         let dir = tempfile::tempdir().unwrap();
-        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
-        let full = job
-            .run::<B>(&data, &straight, &mut (), &Default::default())
-            .unwrap();
-
-        let interrupted = RunDir::create(dir.path().join("interrupted"), false).unwrap();
-        let stopped = job.run::<B>(&data, &interrupted, &mut StopAfterOne, &Default::default());
-        assert!(matches!(
-            stopped,
-            Err(EvalError::Run(RunError::Stopped { epochs_done: 1, .. }))
-        ));
+        let (full, straight, interrupted) = straight_and_stopped_after_one(&job, &data, dir.path());
         let reopened = RunDir::open(interrupted.path()).unwrap();
         let resumed = TrainJob::resume::<B>(
             &reopened,
@@ -992,20 +1002,6 @@ mod tests {
         assert_eq!(again, summary);
     }
 
-    /// Copies the folder `from` to `to`, recursively.
-    fn copy_dir(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for entry in fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-
     /// A training stopped before each file-system step of its second epoch's history
     /// and checkpoints (`best/` and `last/`) in turn, what `kill -9` leaves at that
     /// moment, resumes to the uninterrupted training's history and weights.
@@ -1017,14 +1013,7 @@ mod tests {
         let job = TrainJob::new(tiny_config().with_epochs(2), darts());
         let dir = tempfile::tempdir().unwrap();
         let device = Default::default();
-        let straight = RunDir::create(dir.path().join("straight"), false).unwrap();
-        let full = job.run::<B>(&data, &straight, &mut (), &device).unwrap();
-        let after_one = RunDir::create(dir.path().join("after-one"), false).unwrap();
-        let stopped = job.run::<B>(&data, &after_one, &mut StopAfterOne, &device);
-        assert!(matches!(
-            stopped,
-            Err(EvalError::Run(RunError::Stopped { epochs_done: 1, .. }))
-        ));
+        let (full, straight, after_one) = straight_and_stopped_after_one(&job, &data, dir.path());
         let resume = |run: &RunDir| {
             TrainJob::resume::<B>(run, &OpRegistry::default(), &data, &mut (), &device)
         };
@@ -1044,7 +1033,7 @@ mod tests {
             (epochs, outcome.best_epoch)
         };
         let probe = RunDir::create(dir.path().join("probe"), false).unwrap();
-        copy_dir(after_one.path(), probe.path());
+        entrannas_run::durable::copy_dir(after_one.path(), probe.path()).unwrap();
         fault::fail_at(None);
         resume(&probe).unwrap();
         let steps = fault::steps();
@@ -1058,7 +1047,7 @@ mod tests {
         assert!(chosen.len() >= 20, "{steps:?}");
         for k in chosen {
             let run = RunDir::create(dir.path().join(format!("stop-{k}")), false).unwrap();
-            copy_dir(after_one.path(), run.path());
+            entrannas_run::durable::copy_dir(after_one.path(), run.path()).unwrap();
             fault::fail_at(Some(k));
             let err = resume(&run).expect_err("the injected fault ends the training");
             fault::fail_at(None);

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// and the last checkpoint is intact.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the {job}'s last checkpoint, after {epochs_done} epoch(s), is intact: continue it with --resume {}",
+    "the backend failed in epoch {} on {device} at batch size {batch_size}: {message}\n{}; the {job}'s last checkpoint, after {epochs_done} epoch(s), is intact: resume {} to continue",
     .epoch + 1,
     backend_failure_advice(.message),
     .run.display()

@@ -92,6 +92,27 @@ pub fn sync_dir(dir: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Copies the folder `from` to `to` (created), recursively: moving a run to another
+/// disk, or keeping a copy of one before an experiment on it.
+///
+/// # Errors
+/// [`RunError::Io`] naming the file or folder that could not be read or written.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<(), RunError> {
+    create_dir(to)?;
+    for entry in fs::read_dir(from).map_err(io("read", from))? {
+        let entry = entry.map_err(io("read", from))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(io("read", &source))?.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            let contents = fs::read(&source).map_err(io("read", &source))?;
+            write_synced(&target, &contents)?;
+        }
+    }
+    Ok(())
+}
+
 /// Syncs the directory holding `path`.
 fn sync_parent(path: &Path) -> Result<(), RunError> {
     match path.parent() {

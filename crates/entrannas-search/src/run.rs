@@ -1548,20 +1548,6 @@ mod tests {
         assert!(err.contains("net.mpk"), "{err}");
     }
 
-    /// Copies the folder `from` to `to`, recursively.
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-
     /// A search stopped before each file-system step of its second epoch's records and
     /// checkpoint in turn (what `kill -9` leaves at that moment) resumes to the
     /// uninterrupted search's history.
@@ -1583,7 +1569,7 @@ mod tests {
         };
         // The steps of the second epoch's writes.
         let probe = RunDir::create(dir.path().join("probe"), false).unwrap();
-        copy_dir(after_one.path(), probe.path());
+        entrannas_run::durable::copy_dir(after_one.path(), probe.path()).unwrap();
         fault::fail_at(None);
         resume(&probe).unwrap();
         let steps = fault::steps();
@@ -1599,7 +1585,7 @@ mod tests {
             .filter(|&k| steps[k - 1].contains("checkpoint") || steps[k - 1].contains("history"));
         for k in chosen {
             let run = RunDir::create(dir.path().join(format!("stop-{k}")), false).unwrap();
-            copy_dir(after_one.path(), run.path());
+            entrannas_run::durable::copy_dir(after_one.path(), run.path()).unwrap();
             fault::fail_at(Some(k));
             let err = resume(&run).expect_err("the injected fault ends the search");
             fault::fail_at(None);

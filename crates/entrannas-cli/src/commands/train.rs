@@ -10,7 +10,7 @@ use entrannas_cell::TargetLayout;
 use entrannas_data::OpenedDataset;
 use entrannas_eval::{TrainConfig, TrainJob, evaluate, load_for_inference};
 use entrannas_ops::DepthwiseConv;
-use entrannas_run::names::GENOTYPE_FILE;
+use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE};
 use entrannas_run::{Environment, RunDir, RunsPlan};
 
 use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
@@ -275,6 +275,13 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             )));
         }
         Some(dir) => {
+            if !dir.join(CONFIG_FILE).exists() && dir.join("run-0").join(CONFIG_FILE).is_file() {
+                return Err(CliError::Usage(format!(
+                    "{} holds repeated trainings written by an earlier version (run-0, run-1, ...; no runs.json): resume each on its own with --resume {}",
+                    dir.display(),
+                    dir.join("run-<k>").display()
+                )));
+            }
             let run = RunDir::open(dir)?;
             let config = TrainConfig::from_run(&run)?;
             super::search::check_resumed_depthwise(dir, config.depthwise, depthwise)?;
