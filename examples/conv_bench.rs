@@ -12,6 +12,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use entrannas_examples::{Cpu, ExampleError, Table};
+use entrannas_ops::DepthwiseConv;
 use entrannas_ops::module::apply_conv;
 
 /// Times one 1x1 convolution per shape and stride, both ways.
@@ -87,7 +88,9 @@ fn run(cli: Cli) -> Result<String, ExampleError> {
                 .with_bias(false)
                 .init::<Cpu>(&device);
             let burns = time(cli.repeats, &x, &conv, |conv, x| conv.forward(x));
-            let ours = time(cli.repeats, &x, &conv, apply_conv);
+            let ours = time(cli.repeats, &x, &conv, |conv, x| {
+                apply_conv(conv, x, DepthwiseConv::Grouped)
+            });
             table.push([
                 format!("{} x {c} x {size} x {size}", cli.batch),
                 stride.to_string(),

@@ -31,7 +31,6 @@ pub struct LoadedSearch {
 pub fn load_search(run: &Path, data_dir: Option<&Path>) -> Result<LoadedSearch, ExampleError> {
     let dir = RunDir::open(run)?;
     let config = SearchConfig::from_run(&dir)?;
-    entrannas_ops::set_depthwise_conv(config.depthwise);
     let kind: DatasetKind = config.dataset.parse()?;
     let data_dir = data_dir
         .map(Path::to_path_buf)

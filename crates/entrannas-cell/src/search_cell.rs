@@ -33,7 +33,7 @@ use burn::tensor::backend::Backend;
 use entrannas_ops::recipes::{bottleneck_recover, bottleneck_reduce, bottleneck_width};
 use entrannas_ops::recipes::{factorized_reduce, relu_conv_bn};
 use entrannas_ops::{
-    LayerSpec, Op, OpRegistry, OpSpec, OpsError, sequence_cost, sequence_retained,
+    DepthwiseConv, LayerSpec, Op, OpRegistry, OpSpec, OpsError, sequence_cost, sequence_retained,
 };
 use thiserror::Error;
 
@@ -609,6 +609,21 @@ fn accumulate<B: Backend>(sum: Option<Tensor<B, 4>>, term: Tensor<B, 4>) -> Opti
 }
 
 impl<B: Backend> SearchCell<B> {
+    /// Computes the depthwise convolutions of every operation of the cell as
+    /// `depthwise` says ([`Op::set_depthwise`]).
+    pub fn set_depthwise(&mut self, depthwise: DepthwiseConv) {
+        let candidates = self.candidates.iter_mut().flatten().flatten();
+        for op in self
+            .preprocess
+            .iter_mut()
+            .chain(&mut self.reduce)
+            .chain(&mut self.recover)
+            .chain(candidates)
+        {
+            op.set_depthwise(depthwise);
+        }
+    }
+
     /// The topology of this cell.
     pub fn topology(&self) -> CellTopology {
         CellTopology::new(self.inputs, self.intermediates)

@@ -69,7 +69,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Data(args) => commands::data::run(args),
         Command::Train(args) => commands::train::run(*args, depthwise),
         Command::Eval(args) => commands::train::run_eval(args, depthwise),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Bench(args) => commands::bench::run(args, depthwise),
         Command::Report(args) => commands::report::run(args),
         Command::Info => commands::info::run(),
     }
@@ -77,9 +77,6 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(strategy) = cli.depthwise {
-        entrannas_ops::set_depthwise_conv(strategy);
-    }
     #[cfg(any(
         feature = "cuda",
         feature = "vulkan",

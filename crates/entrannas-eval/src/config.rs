@@ -94,9 +94,9 @@ pub struct TrainConfig {
     /// Evaluate on at most this many test images (`None`: all).
     pub eval_limit: Option<usize>,
     /// How depthwise convolutions are computed (`grouped`, `taps`, `tap-weight-grad`):
-    /// the same values, a different speed per backend (docs/GPU.md, section 4). It is a
-    /// process-wide setting: [`crate::TrainJob`] applies it when the training starts
-    /// (or resumes), and evaluating a checkpoint applies the run's.
+    /// the same values, a different speed per backend (docs/GPU.md, section 4). The
+    /// target-net's operations are built with it ([`crate::TargetNet::set_depthwise`]),
+    /// in a training, its resumption and a checkpoint loaded for evaluation.
     #[config(default = "DepthwiseConv::Grouped")]
     pub depthwise: DepthwiseConv,
 }

@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use entrannas_cell::{Genotype, TargetCellPlan, TargetNetSpec, TargetPlan};
-use entrannas_ops::{Op, OpRegistry};
+use entrannas_ops::{DepthwiseConv, Op, OpRegistry};
 
 use crate::EvalError;
 
@@ -159,6 +159,20 @@ impl<B: Backend> TargetCell<B> {
 }
 
 impl<B: Backend> TargetNet<B> {
+    /// Computes every depthwise convolution of the net as `depthwise` says (the
+    /// training's [`TrainConfig::depthwise`](crate::TrainConfig::depthwise)).
+    pub fn set_depthwise(&mut self, depthwise: DepthwiseConv) {
+        let stems = std::iter::once(&mut self.stem0).chain(&mut self.stem1);
+        let auxiliary = self.auxiliary.iter_mut().map(|a| &mut a.features);
+        let cells = self.cells.iter_mut().flat_map(|cell| {
+            let preprocess = cell.preprocess.iter_mut().flatten();
+            preprocess.chain(cell.nodes.iter_mut().flatten().map(|edge| &mut edge.op))
+        });
+        for op in stems.chain(auxiliary).chain(cells) {
+            op.set_depthwise(depthwise);
+        }
+    }
+
     /// Builds the net laid out by `plan`, with fresh weights drawn at once from the
     /// backend's generator (seed it first for a reproducible net).
     pub fn new(plan: &TargetPlan, device: &B::Device) -> Self {

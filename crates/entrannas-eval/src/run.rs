@@ -249,14 +249,13 @@ impl TrainJob {
         trainer.project_epoch(&train, &test, timed, after_step)
     }
 
-    /// A fresh trainer of this job for `data` on `device`, the process's depthwise
-    /// strategy set to the configuration's, the batch checked against the data.
+    /// A fresh trainer of this job for `data` on `device`, the batch checked against
+    /// the data.
     fn trainer<B: AutodiffBackend>(
         &self,
         data: &OpenedDataset,
         device: &B::Device,
     ) -> Result<Trainer<B>, EvalError> {
-        entrannas_ops::set_depthwise_conv(self.config.depthwise);
         check_batch_fits(self.config.batch_size, data)?;
         Trainer::<B>::new(
             self.config.clone(),
@@ -268,8 +267,7 @@ impl TrainJob {
     }
 
     /// Trains from scratch in `run` (a fresh directory, see [`RunDir::create`]),
-    /// writing every file after every epoch. Sets the process's depthwise strategy to
-    /// the configuration's (`TrainConfig::depthwise`).
+    /// writing every file after every epoch.
     ///
     /// # Errors
     /// Bad data or configuration, a directory in use, the file system's refusal, a
@@ -586,7 +584,9 @@ pub fn load_for_inference_with<B: Backend>(
     let spec: TargetNetSpec = read_json(&dir.join(NET_FILE))?;
     let state: TrainCheckpoint = read_json(&dir.join(STATE_FILE))?;
     let model = load_record_file::<B, _>(&dir.join(MODEL_RECORD), device)?;
-    let net = TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?.load_record(model);
+    let mut net =
+        TargetNet::<B>::from_genotype(&genotype, &spec, registry, device)?.load_record(model);
+    net.set_depthwise(config.depthwise);
     Ok(LoadedNet {
         net,
         config,

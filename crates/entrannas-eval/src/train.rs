@@ -159,7 +159,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let spec = config.target_spec(info);
         let plan = spec.plan(&genotype, registry)?;
         B::seed(device, config.seed);
-        let net = TargetNet::new(&plan, device);
+        let mut net = TargetNet::new(&plan, device);
+        net.set_depthwise(config.depthwise);
         Ok(Self {
             optimizer: optimizer(&config),
             cost: plan.cost(),

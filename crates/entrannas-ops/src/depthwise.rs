@@ -15,12 +15,13 @@
 //!   product and reduction per tap): `conv(x, w.detach()) + (t - t.detach())` with
 //!   `t = taps(x.detach(), w)`, where `t - t.detach()` is exactly zero.
 //!
-//! The choice is process-wide ([`set_depthwise_conv`]; the CLI's `--depthwise`), since
-//! it changes how, not what, every operation computes.
+//! The choice belongs to each operation ([`crate::Op::set_depthwise`]); the networks
+//! above set it on all of theirs from their configuration (a search's or a training's
+//! `depthwise`, the CLI's `--depthwise`), so two networks in one process can compute
+//! differently. It changes how, not what, an operation computes.
 
 use core::fmt;
 use core::str::FromStr;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -80,23 +81,6 @@ impl FromStr for DepthwiseConv {
                 format!("unknown depthwise convolution `{s}` (grouped, taps, tap-weight-grad)")
             })
     }
-}
-
-/// The position in [`DepthwiseConv::ALL`] of the process's strategy.
-static STRATEGY: AtomicU8 = AtomicU8::new(0);
-
-/// Sets how every depthwise convolution of this process is computed from now on.
-pub fn set_depthwise_conv(strategy: DepthwiseConv) {
-    let index = DepthwiseConv::ALL
-        .iter()
-        .position(|&d| d == strategy)
-        .expect("ALL holds every strategy");
-    STRATEGY.store(index as u8, Ordering::Relaxed);
-}
-
-/// How depthwise convolutions are computed (see [`set_depthwise_conv`]).
-pub fn depthwise_conv() -> DepthwiseConv {
-    DepthwiseConv::ALL[STRATEGY.load(Ordering::Relaxed) as usize]
 }
 
 /// The symmetric padding `[top/bottom, left/right]` of a depthwise `conv` (one group

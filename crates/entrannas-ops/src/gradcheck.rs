@@ -317,7 +317,9 @@ fn pointwise_convolutions_as_matrix_products_equal_burns_convolution() {
             let x = noise(size as u64, 3 * 4 * size * size);
             let shape = [3, 4, size, size];
             let burns = conv_outputs_and_gradients(&conv, &x, shape, |x| conv.forward(x));
-            let ours = conv_outputs_and_gradients(&conv, &x, shape, |x| apply_conv(&conv, x));
+            let ours = conv_outputs_and_gradients(&conv, &x, shape, |x| {
+                apply_conv(&conv, x, crate::DepthwiseConv::default())
+            });
             assert_same_parts(&ours, &burns, 1e-12, &what);
         }
     }

@@ -22,7 +22,7 @@ pub mod replica;
 pub mod resources;
 pub mod spec;
 
-pub use depthwise::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
+pub use depthwise::DepthwiseConv;
 pub use error::OpsError;
 pub use fault::{BackendFailure, backend_failure_advice, catch_backend_panic, is_out_of_memory};
 pub use grad::{clip_global_norm, sum_gradients};

@@ -8,6 +8,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Slice, Tensor};
 
+use crate::depthwise::DepthwiseConv;
 use crate::norm::BatchNorm2d;
 use crate::spec::{ConvSpec, LayerSpec};
 
@@ -75,6 +76,9 @@ pub enum Layer<B: Backend> {
 pub struct Op<B: Backend> {
     /// The layers.
     pub layers: Vec<Layer<B>>,
+    /// How its depthwise convolutions are computed: not a parameter, not recorded
+    /// (checkpoints written before it existed load unchanged).
+    depthwise: DepthwiseConv,
 }
 
 fn conv<B: Backend>(spec: &ConvSpec, device: &B::Device) -> Conv2d<B> {
@@ -97,10 +101,13 @@ fn conv<B: Backend>(spec: &ConvSpec, device: &B::Device) -> Conv2d<B> {
 /// convolution backward first transposes batch and channels, which the CPU backends
 /// copy element by element (2 to 8 times slower forward and backward on the search's
 /// shapes; docs/PERFORMANCE.md). A depthwise convolution is computed as
-/// [`crate::depthwise_conv`] says (burn's grouped convolution by default). Every other
-/// convolution goes to burn's.
-pub fn apply_conv<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let x = match crate::depthwise::apply(conv, x, crate::depthwise_conv()) {
+/// `depthwise` says. Every other convolution goes to burn's.
+pub fn apply_conv<B: Backend>(
+    conv: &Conv2d<B>,
+    x: Tensor<B, 4>,
+    depthwise: DepthwiseConv,
+) -> Tensor<B, 4> {
+    let x = match crate::depthwise::apply(conv, x, depthwise) {
         Ok(y) => return y,
         Err(x) => x,
     };
@@ -190,8 +197,9 @@ impl<B: Backend> Layer<B> {
         }
     }
 
-    /// Applies the layer to `[batch, channels, height, width]`.
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    /// Applies the layer to `[batch, channels, height, width]`, a depthwise
+    /// convolution computed as `depthwise` says.
+    pub fn forward(&self, x: Tensor<B, 4>, depthwise: DepthwiseConv) -> Tensor<B, 4> {
         match self {
             Layer::Identity(_) => x,
             Layer::Zero(zero) => {
@@ -200,7 +208,7 @@ impl<B: Backend> Layer<B> {
                 Tensor::zeros([n, c, h.div_ceil(s), w.div_ceil(s)], &x.device())
             }
             Layer::Relu(_) => burn::tensor::activation::relu(x),
-            Layer::Conv(conv) => apply_conv(conv, x),
+            Layer::Conv(conv) => apply_conv(conv, x, depthwise),
             Layer::Norm(norm) => norm.forward(x),
             Layer::Pool(pool) => {
                 let k = [pool.kernel, pool.kernel];
@@ -230,7 +238,10 @@ impl<B: Backend> Layer<B> {
                     (bottom, right) => strided(x.clone(), 1, [2, 2])
                         .pad([(0, bottom), (0, right)], PadMode::Constant(0.0)),
                 };
-                let out = Tensor::cat(vec![apply_conv(&fr.even, x), pointwise(&fr.odd, odd)], 1);
+                let out = Tensor::cat(
+                    vec![apply_conv(&fr.even, x, depthwise), pointwise(&fr.odd, odd)],
+                    1,
+                );
                 fr.norm.forward(out)
             }
         }
@@ -238,15 +249,30 @@ impl<B: Backend> Layer<B> {
 }
 
 impl<B: Backend> Op<B> {
-    /// Builds the operation made of `layers`, with fresh weights.
+    /// Builds the operation made of `layers`, with fresh weights; its depthwise
+    /// convolutions are burn's grouped ones until [`Op::set_depthwise`].
     pub fn new(layers: &[LayerSpec], device: &B::Device) -> Self {
         Self {
             layers: layers.iter().map(|l| Layer::new(l, device)).collect(),
+            depthwise: DepthwiseConv::default(),
         }
+    }
+
+    /// Computes this operation's depthwise convolutions as `depthwise` says (the same
+    /// values, another speed).
+    pub fn set_depthwise(&mut self, depthwise: DepthwiseConv) {
+        self.depthwise = depthwise;
+    }
+
+    /// How this operation computes its depthwise convolutions.
+    pub fn depthwise(&self) -> DepthwiseConv {
+        self.depthwise
     }
 
     /// Applies the layers in order.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+        self.layers
+            .iter()
+            .fold(x, |x, layer| layer.forward(x, self.depthwise))
     }
 }

@@ -26,6 +26,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use entrannas_cell::count_op_evaluations;
 use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
+use entrannas_ops::DepthwiseConv;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,7 @@ impl Rung {
             .with_seed(bench.seed)
             .with_stem(bench.stem)
             .with_shards(bench.shards)
+            .with_depthwise(bench.depthwise)
             .with_engine(EnginePlacement::First);
         let bottleneck = Some(bench.bottleneck);
         match self {
@@ -197,6 +199,10 @@ pub struct BenchConfig {
     /// devices [`run_ladder`] is given (1).
     #[serde(default = "one")]
     pub shards: usize,
+    /// How every rung's depthwise convolutions are computed
+    /// ([`SearchConfig::depthwise`]).
+    #[serde(default)]
+    pub depthwise: DepthwiseConv,
 }
 
 fn one() -> usize {
@@ -224,6 +230,7 @@ impl Default for BenchConfig {
             rungs: Rung::ALL.to_vec(),
             seed: 2,
             shards: 1,
+            depthwise: DepthwiseConv::default(),
         }
     }
 }

@@ -143,9 +143,10 @@ pub struct SearchConfig {
     #[config(default = 1)]
     pub shards: usize,
     /// How depthwise convolutions are computed (`grouped`, `taps`, `tap-weight-grad`):
-    /// the same values, a different speed per backend (docs/GPU.md, section 4). It is a
-    /// process-wide setting: [`crate::run_search`] applies it when the search starts
-    /// (or resumes), so a resumed search computes as the interrupted one did.
+    /// the same values, a different speed per backend (docs/GPU.md, section 4). The
+    /// super-net's operations are built with it ([`crate::SuperNet::set_depthwise`]),
+    /// so a resumed search computes as the interrupted one did, and searches of other
+    /// strategies in the same process are not affected.
     #[config(default = "DepthwiseConv::Grouped")]
     pub depthwise: DepthwiseConv,
 }

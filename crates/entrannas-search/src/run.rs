@@ -469,9 +469,9 @@ fn summarize(plan: &RunsPlan, outcomes: &[SearchOutcome]) -> RunsSummary {
 /// file after every epoch; [`resume_search`] continues it. The first of `devices`
 /// holds the super-net, the architecture parameters and the optimizers; the shards of
 /// data-parallel steps (`config.shards > 1`) run on all of them
-/// ([`Searcher::set_devices`]). One device is the usual case. The process's depthwise
-/// strategy is set to the configuration's (`SearchConfig::depthwise`). The candidate
-/// ops are built from `registry`.
+/// ([`Searcher::set_devices`]). One device is the usual case. The candidate ops are
+/// built from `registry`, their depthwise convolutions computed as
+/// `SearchConfig::depthwise` says.
 pub fn run_search<B: AutodiffBackend>(
     config: &SearchConfig,
     registry: &OpRegistry,
@@ -512,7 +512,6 @@ fn search<B: AutodiffBackend>(
         None => SearchConfig::from_run(run)?,
         Some(config) => config.clone(),
     };
-    entrannas_ops::set_depthwise_conv(config.depthwise);
     let split = SearchSplit {
         train_portion: config.train_portion,
         val_portion: config.val_portion,
@@ -1278,29 +1277,59 @@ mod tests {
         assert_eq!(record.arch, want.arch);
     }
 
-    #[test]
-    fn a_resumed_search_computes_with_the_depthwise_strategy_it_recorded() {
-        // The strategy is process-wide state: this test runs in its own process.
-        if !crate::isolated::isolated(
-            "run::tests::a_resumed_search_computes_with_the_depthwise_strategy_it_recorded",
-        ) {
-            return;
+    /// The depthwise strategy of every op of `net`.
+    fn strategies(net: &crate::SuperNet<B>) -> Vec<entrannas_ops::DepthwiseConv> {
+        let mut ops: Vec<&entrannas_ops::Op<B>> = vec![&net.stem0];
+        for cell in &net.cells {
+            ops.extend(
+                cell.preprocess
+                    .iter()
+                    .chain(&cell.reduce)
+                    .chain(&cell.recover),
+            );
+            ops.extend(cell.candidates.iter().flatten().flatten());
         }
-        use entrannas_ops::{DepthwiseConv, depthwise_conv, set_depthwise_conv};
+        ops.into_iter().map(|op| op.depthwise()).collect()
+    }
+
+    #[test]
+    fn each_search_computes_with_its_own_depthwise_strategy() {
+        use entrannas_ops::DepthwiseConv;
+        let _turn = seeded();
         let config = tiny(Method::Entran)
             .with_epochs(2)
             .with_depthwise(DepthwiseConv::Taps);
+        // Two searchers of one process, built at the same time on two threads, each
+        // with its own strategy in every op.
+        let info = data().info;
+        let built = |config: &SearchConfig| {
+            let searcher = Searcher::<B>::new(config.clone(), &info, &Default::default()).unwrap();
+            strategies(&searcher.net)
+        };
+        let grouped = config.clone().with_depthwise(DepthwiseConv::Grouped);
+        let (taps_ops, grouped_ops) = std::thread::scope(|s| {
+            let taps = s.spawn(|| built(&config));
+            let grouped = s.spawn(|| built(&grouped));
+            (taps.join().unwrap(), grouped.join().unwrap())
+        });
+        assert!(taps_ops.len() > 10, "{taps_ops:?}");
+        assert!(taps_ops.iter().all(|&d| d == DepthwiseConv::Taps));
+        assert!(grouped_ops.iter().all(|&d| d == DepthwiseConv::Grouped));
+
+        // A resumed search computes with the strategy its run recorded, whatever the
+        // searchers around it use, and ends as the uninterrupted one.
         let dir = tempfile::tempdir().unwrap();
         let (full, interrupted) = straight_and_stopped_after_one(&config, dir.path());
-        assert_eq!(depthwise_conv(), DepthwiseConv::Taps);
         let recorded = RunDir::open(interrupted.path()).unwrap();
-        assert_eq!(
-            SearchConfig::from_run(&recorded).unwrap().depthwise,
-            DepthwiseConv::Taps
+        let saved = SearchConfig::from_run(&recorded).unwrap();
+        assert_eq!(saved.depthwise, DepthwiseConv::Taps);
+        let mut loaded = Searcher::<B>::new(saved, &info, &Default::default()).unwrap();
+        loaded.load_checkpoint(&recorded).unwrap();
+        assert!(
+            strategies(&loaded.net)
+                .iter()
+                .all(|&d| d == DepthwiseConv::Taps)
         );
-        // A new process starts with the default; the resumed search switches to the
-        // run's strategy, whatever configuration the caller passes.
-        set_depthwise_conv(DepthwiseConv::Grouped);
         let resumed = resume_search::<B>(
             &OpRegistry::default(),
             &data(),
@@ -1309,7 +1338,6 @@ mod tests {
             &[Default::default()],
         )
         .unwrap();
-        assert_eq!(depthwise_conv(), DepthwiseConv::Taps);
         let without_times = |outcome: &SearchOutcome| -> Vec<EpochRecord> {
             let mut history = outcome.history.clone();
             for r in &mut history {

@@ -235,7 +235,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         config.validate_ops(registry)?;
         B::seed(device, config.seed);
         let net_config = config.supernet(info.channels, info.classes);
-        let net = net_config.init(registry, device)?;
+        let mut net = net_config.init(registry, device)?;
+        net.set_depthwise(config.depthwise);
         // Every weight now, not when the derivation first selects its op.
         entrannas_ops::materialize(&net);
         let topology = net_config.topology;

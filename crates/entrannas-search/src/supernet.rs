@@ -7,7 +7,9 @@ use burn::tensor::{ElementConversion, Tensor};
 use entrannas_cell::{
     CellError, CellInput, CellPlan, CellTopology, CellWork, SearchCell, SearchCellConfig,
 };
-use entrannas_ops::{ConvSpec, LayerSpec, Op, OpRegistry, sequence_cost, sequence_retained};
+use entrannas_ops::{
+    ConvSpec, DepthwiseConv, LayerSpec, Op, OpRegistry, sequence_cost, sequence_retained,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
@@ -286,6 +288,17 @@ pub struct SuperNet<B: Backend> {
 }
 
 impl<B: Backend> SuperNet<B> {
+    /// Computes every depthwise convolution of the super-net as `depthwise` says
+    /// (the search's [`SearchConfig::depthwise`](crate::SearchConfig::depthwise)).
+    pub fn set_depthwise(&mut self, depthwise: DepthwiseConv) {
+        for op in std::iter::once(&mut self.stem0).chain(&mut self.stem1) {
+            op.set_depthwise(depthwise);
+        }
+        for cell in &mut self.cells {
+            cell.set_depthwise(depthwise);
+        }
+    }
+
     fn run(
         &self,
         images: Tensor<B, 4>,

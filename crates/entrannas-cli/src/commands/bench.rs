@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
+use entrannas_ops::DepthwiseConv;
 use entrannas_search::StemLayout;
 use entrannas_search::bench::{
     BenchConfig, BenchEvent, MemoryProbe, NoMemoryProbe, Rung, StepKind, run_ladder, table,
@@ -75,7 +76,7 @@ impl DevicesTask for BenchTask {
             "bench on {label}: batch sizes {:?}, {} timed steps, depthwise convolutions {}{}",
             config.batch_sizes,
             config.steps,
-            entrannas_ops::depthwise_conv(),
+            config.depthwise,
             if config.shards > 1 {
                 format!(", {} data-parallel shards", config.shards)
             } else {
@@ -134,7 +135,7 @@ impl DevicesTask for BenchTask {
             let text = serde_json::to_string_pretty(&serde_json::json!({
                 "device": label,
                 "shards": config.shards,
-                "depthwise": entrannas_ops::depthwise_conv(),
+                "depthwise": config.depthwise,
                 "rows": rows,
             }))
             .expect("rows serialise");
@@ -145,7 +146,8 @@ impl DevicesTask for BenchTask {
 }
 
 /// Runs `entrannas bench`.
-pub fn run(args: BenchArgs) -> Result<(), CliError> {
+/// `depthwise` is the global `--depthwise` (default: burn's grouped convolution).
+pub fn run(args: BenchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliError> {
     let devices = match args.device.as_deref() {
         Some(list) => parse_devices(list)?,
         None => vec![DeviceSpec::default()],
@@ -161,6 +163,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         classes: args.classes,
         seed: args.seed,
         shards: args.shards.unwrap_or(devices.len()),
+        depthwise: depthwise.unwrap_or_default(),
         stem: if image[1] >= 128 {
             StemLayout::Imagenet
         } else {

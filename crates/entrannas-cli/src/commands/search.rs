@@ -615,7 +615,6 @@ impl DevicesTask for DryRun {
             data.location,
             steps * config.epochs,
         );
-        entrannas_ops::set_depthwise_conv(config.depthwise);
         let timing = crate::plan::time_if(timed, memory_probe(label, device_pool), |after_step| {
             let split = data.search_split(&entrannas_data::SearchSplit {
                 train_portion: config.train_portion,

@@ -439,8 +439,10 @@ impl BackendTask for EvalTask {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Self::Output {
         let args = self.0;
-        let loaded = load_for_inference::<B::InnerBackend>(&args.checkpoint, &device)?;
-        entrannas_ops::set_depthwise_conv(self.1.unwrap_or(loaded.config.depthwise));
+        let mut loaded = load_for_inference::<B::InnerBackend>(&args.checkpoint, &device)?;
+        if let Some(depthwise) = self.1 {
+            loaded.net.set_depthwise(depthwise);
+        }
         let mut config = loaded.config.clone();
         if let Some(d) = args.dataset {
             config.dataset = d;
