@@ -32,7 +32,6 @@ pub use topology::CellTopology;
 pub mod search_cell;
 pub use search_cell::{
     CellError, CellInput, CellPlan, CellWork, OpCount, SearchCell, SearchCellConfig,
-    count_op_evaluations,
 };
 
 pub mod target;

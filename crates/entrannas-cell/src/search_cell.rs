@@ -18,13 +18,10 @@
 //!
 //! **Counting.** Every forward counts the work it does in an [`OpCount`]:
 //! [`SearchCell::forward_engine_counted`] and [`SearchCell::forward_transit_counted`]
-//! return it with the output, and [`count_op_evaluations`] adds up the counts of every
-//! cell forward run inside a closure on the current thread, for callers that reach
-//! the cells only through other code (a super-net forward, a whole search step).
-//! The count is a few integer additions per cell forward; the outputs do not depend
-//! on it.
+//! return it with the output; the layers above add the counts of their cells up and
+//! return them in turn (a super-net forward, a whole search step). The count is a few
+//! integer additions per cell forward; the outputs do not depend on it.
 
-use core::cell::Cell;
 use core::ops::{Add, AddAssign};
 
 use burn::module::Module;
@@ -445,50 +442,6 @@ impl AddAssign for OpCount {
     }
 }
 
-thread_local! {
-    /// The count of the innermost open [`count_op_evaluations`] scope of this thread.
-    static SCOPE: Cell<Option<OpCount>> = const { Cell::new(None) };
-}
-
-/// Adds a finished cell forward's count to this thread's open scope, if any.
-fn record(count: OpCount) {
-    SCOPE.with(|scope| {
-        if let Some(total) = scope.get() {
-            scope.set(Some(total + count));
-        }
-    });
-}
-
-/// Closes a scope: the inner total is added to the enclosing scope (also when the
-/// closure panics), so nested scopes each see their own work and the outer one all.
-struct ScopeGuard {
-    outer: Option<OpCount>,
-}
-
-impl Drop for ScopeGuard {
-    fn drop(&mut self) {
-        SCOPE.with(|scope| {
-            let inner = scope.get().unwrap_or_default();
-            scope.set(self.outer.map(|outer| outer + inner));
-        });
-    }
-}
-
-/// Runs `f` and returns its result with the summed [`OpCount`] of every
-/// [`SearchCell`] forward it ran on the current thread (for example a super-net
-/// forward, or a whole search step with its two forward passes). Scopes nest: an
-/// enclosing scope's count includes the inner one's. Forwards run on other threads
-/// are not seen.
-pub fn count_op_evaluations<R>(f: impl FnOnce() -> R) -> (R, OpCount) {
-    let guard = ScopeGuard {
-        outer: SCOPE.with(|scope| scope.replace(Some(OpCount::default()))),
-    };
-    let result = f();
-    let count = SCOPE.with(Cell::get).unwrap_or_default();
-    drop(guard);
-    (result, count)
-}
-
 /// The per-source inputs of a forward pass, reduced through the bottleneck lazily,
 /// with the candidate outputs cached when features are shared.
 struct Frame<'a, B: Backend> {
@@ -585,10 +538,8 @@ impl<'a, B: Backend> Frame<'a, B> {
         self.states.push(node);
     }
 
-    /// The concatenated output and the forward's count, which is also recorded in
-    /// this thread's open [`count_op_evaluations`] scope.
+    /// The concatenated output and the forward's count.
     fn output(self, concat: &[usize]) -> (Tensor<B, 4>, OpCount) {
-        record(self.count);
         let out = Tensor::cat(concat.iter().map(|&n| self.states[n].clone()).collect(), 1);
         (out, self.count)
     }
@@ -1088,35 +1039,33 @@ mod tests {
     }
 
     #[test]
-    fn counting_scopes_add_up_nested_forwards_on_this_thread() {
+    fn counts_add_up() {
         let registry = OpRegistry::default();
         let cfg = config(false, true, None);
         let cell: SearchCell<B> = cfg.init(&registry, &Default::default()).unwrap();
         let plan = CellPlan::from_genotype(&genotype(), &cfg.ops, &CellTopology::DARTS).unwrap();
-        let coefficients = one_hot(&plan);
-        let ((inner, direct), outer) = count_op_evaluations(|| {
-            let (_, engine) = cell.forward_engine_counted(inputs(), &coefficients, None);
-            let (_, inner) = count_op_evaluations(|| {
-                cell.forward_transit(inputs(), &plan);
-                cell.forward_transit(inputs(), &plan);
-            });
-            (inner, engine)
-        });
-        let transit = OpCount {
-            evaluations: 7,
-            terms: 8,
-            cells: 1,
-        };
-        assert_eq!(inner, transit + transit);
-        assert_eq!(direct.evaluations, 15);
-        assert_eq!(outer, direct + inner);
-        // Outside any scope nothing is recorded, and a new scope starts from zero.
-        cell.forward_transit(inputs(), &plan);
-        assert_eq!(count_op_evaluations(|| ()).1, OpCount::default());
-        // A panicking closure closes its scope.
-        let caught = std::panic::catch_unwind(|| count_op_evaluations(|| panic!("inside")));
-        assert!(caught.is_err());
-        assert_eq!(count_op_evaluations(|| ()).1, OpCount::default());
+        let (_, engine) = cell.forward_engine_counted(inputs(), &one_hot(&plan), None);
+        let (_, transit) = cell.forward_transit_counted(inputs(), &plan);
+        assert_eq!(
+            transit,
+            OpCount {
+                evaluations: 7,
+                terms: 8,
+                cells: 1,
+            }
+        );
+        assert_eq!(engine.evaluations, 15);
+        let mut total = OpCount::default();
+        total += engine;
+        total += transit;
+        assert_eq!(
+            total,
+            OpCount {
+                evaluations: 22,
+                terms: engine.terms + 8,
+                cells: 2,
+            }
+        );
     }
 
     #[test]

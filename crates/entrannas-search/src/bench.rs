@@ -24,7 +24,6 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use entrannas_cell::count_op_evaluations;
 use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
 use entrannas_ops::DepthwiseConv;
 use rand::rngs::StdRng;
@@ -487,11 +486,12 @@ pub struct BenchRow {
     /// Connections of the derived reduction cell after the timed iterations.
     pub connections_reduce: Option<usize>,
     /// Candidate-operation evaluations of the last timed iteration, counted by the
-    /// cells as they ran ([`count_op_evaluations`]): both forward passes, the
-    /// architecture step's with the previous derivation and the weight step's with the
-    /// refreshed one; a shared `(source, op)` output counts once; preprocessing,
-    /// bottleneck and backward passes are not counted. `None` with data-parallel
-    /// shards, whose forward passes run in threads the count does not see.
+    /// cells as they ran ([`crate::searcher::StepOutput::op_count`]): both forward
+    /// passes, the architecture step's with the previous derivation and the weight
+    /// step's with the refreshed one; a shared `(source, op)` output counts once;
+    /// preprocessing, bottleneck and backward passes are not counted. `None` with
+    /// data-parallel shards, where every shard evaluates the ops on its part of the
+    /// batch (the sum would not compare with one device's).
     pub op_evaluations: Option<usize>,
     /// Peak memory of the rung, if the probe measures it.
     pub peak_memory: Option<MemoryReading>,
@@ -613,6 +613,7 @@ fn run_rung<B: AutodiffBackend>(
     let mut iterate = |searcher: &mut Searcher<B>, derivation: &mut Derivation, kind| {
         let start = Instant::now();
         let out = searcher.step(derivation, &val, &train, tau, lr)?;
+        let count = out.op_count;
         let loss = sync_scalar(out.loss, device);
         let seconds = start.elapsed().as_secs_f64();
         memory.sample();
@@ -626,9 +627,9 @@ fn run_rung<B: AutodiffBackend>(
             seconds,
             loss,
         });
-        Ok::<_, SearchError>((seconds, loss))
+        Ok::<_, SearchError>((seconds, loss, count))
     };
-    let (first, _) = iterate(&mut searcher, &mut derivation, StepKind::First)?;
+    let (first, _, _) = iterate(&mut searcher, &mut derivation, StepKind::First)?;
     for _ in 0..bench.warmup {
         iterate(&mut searcher, &mut derivation, StepKind::Warmup)?;
     }
@@ -636,9 +637,7 @@ fn run_rung<B: AutodiffBackend>(
     let mut final_loss = f64::NAN;
     let mut evaluations = 0;
     for _ in 0..bench.steps {
-        let (result, count) =
-            count_op_evaluations(|| iterate(&mut searcher, &mut derivation, StepKind::Timed));
-        let (seconds, loss) = result?;
+        let (seconds, loss, count) = iterate(&mut searcher, &mut derivation, StepKind::Timed)?;
         times.push(seconds);
         final_loss = loss;
         evaluations = count.evaluations;

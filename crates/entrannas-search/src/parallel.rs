@@ -260,8 +260,9 @@ mod tests {
             let s = searcher(method);
             let derivation = s.derive(0.7).unwrap();
             let grads = |net: &SuperNet<B>| {
-                let loss = architecture_loss(net, &s.arch, method, 0.3, &derivation, 0.7, &batch())
-                    .unwrap();
+                let (loss, _) =
+                    architecture_loss(net, &s.arch, method, 0.3, &derivation, 0.7, &batch())
+                        .unwrap();
                 flat(
                     &s.arch,
                     &GradientsParams::from_grads(loss.backward(), &s.arch),
@@ -295,10 +296,10 @@ mod tests {
                                 tau,
                                 shard,
                             )
-                            .map(|l| (l, None)),
+                            .map(|(l, _)| (l, None)),
                             StepTarget::Weights => {
                                 weight_loss(net, arch, method, &derivation, tau, shard)
-                                    .map(|(l, c)| (l, Some(c)))
+                                    .map(|(l, c, _)| (l, Some(c)))
                             }
                         }
                     };

@@ -17,7 +17,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
-use entrannas_cell::{CellPlan, CellTopology, Genotype};
+use entrannas_cell::{CellPlan, CellTopology, Genotype, OpCount};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
 use entrannas_ops::resources::EpochProjection;
 use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
@@ -159,6 +159,8 @@ pub struct StepOutput<B: AutodiffBackend> {
     pub loss: Tensor<B::InnerBackend, 1>,
     /// Correct weight-step predictions, `[1]`.
     pub correct: Tensor<B::InnerBackend, 1>,
+    /// What the cells of both forward passes computed (every shard's).
+    pub op_count: OpCount,
 }
 
 /// The state of a search: super-net, architecture parameters and their optimizers.
@@ -499,7 +501,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         // reaches alpha/beta. The clone shares the running statistics, which the
         // forward updates as before.
         let net = self.net.clone().no_grad();
-        let loss = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
+        let (loss, arch_count) =
+            architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
         let arch_loss = loss.clone().detach().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &self.arch);
         self.arch = self.arch_optimizer.step(arch_lr, self.arch.clone(), grads);
@@ -513,7 +516,8 @@ impl<B: AutodiffBackend> Searcher<B> {
         }
 
         // Weight step on a train batch, architecture fixed.
-        let (loss, correct) = weight_loss(&self.net, &self.arch, method, derivation, tau, train)?;
+        let (loss, correct, weight_count) =
+            weight_loss(&self.net, &self.arch, method, derivation, tau, train)?;
         let weight_loss = loss.clone().detach().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         let grads = clip_global_norm(&self.net, grads, grad_clip);
@@ -522,6 +526,7 @@ impl<B: AutodiffBackend> Searcher<B> {
             arch_loss,
             loss: weight_loss,
             correct,
+            op_count: arch_count + weight_count,
         })
     }
 
@@ -539,6 +544,10 @@ impl<B: AutodiffBackend> Searcher<B> {
         let (method, lambda, shards) = (self.config.method, self.config.lambda, self.config.shards);
         let (arch_lr, grad_clip) = (self.config.arch_lr, self.config.grad_clip);
 
+        // What every shard's cells computed, on whichever thread it ran.
+        let counted = std::sync::Mutex::new(OpCount::default());
+        let add = |count: OpCount| *counted.lock().expect("counts are plain sums") += count;
+
         // Architecture step on the val batch's shards.
         let current: &Derivation = derivation;
         let step = parallel_step(
@@ -549,7 +558,9 @@ impl<B: AutodiffBackend> Searcher<B> {
             &self.devices,
             StepTarget::Architecture,
             |net, arch, shard| {
-                let loss = architecture_loss(net, arch, method, lambda, current, tau, shard)?;
+                let (loss, count) =
+                    architecture_loss(net, arch, method, lambda, current, tau, shard)?;
+                add(count);
                 Ok((loss, None))
             },
         )?;
@@ -572,16 +583,19 @@ impl<B: AutodiffBackend> Searcher<B> {
             &self.devices,
             StepTarget::Weights,
             |net, arch, shard| {
-                let (loss, correct) = weight_loss(net, arch, method, current, tau, shard)?;
+                let (loss, correct, count) = weight_loss(net, arch, method, current, tau, shard)?;
+                add(count);
                 Ok((loss, Some(correct)))
             },
         )?;
         let grads = clip_global_norm(&step.net, step.grads, grad_clip);
         self.net = self.weight_optimizer.step(lr, step.net, grads);
+        let op_count = *counted.lock().expect("counts are plain sums");
         Ok(StepOutput {
             arch_loss,
             loss: step.loss,
             correct: step.correct,
+            op_count,
         })
     }
 
@@ -715,7 +729,7 @@ impl<B: AutodiffBackend> Searcher<B> {
     ) -> Result<(Vec<f64>, Vec<f64>), SearchError> {
         let net = self.net.clone().no_grad();
         let (method, lambda) = (self.config.method, self.config.lambda);
-        let loss = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
+        let (loss, _) = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
         let grads = loss.backward();
         let host = |param: &burn::module::Param<Tensor<B, 2>>| -> Vec<f64> {
             param
@@ -911,7 +925,7 @@ fn architecture<B: AutodiffBackend>(
 
 /// The architecture step's loss on `batch`: cross-entropy of the super-net through
 /// `derivation` with `arch`'s coefficients at `tau` (gradients reach `arch`), plus
-/// DST's sparsity regularizer.
+/// DST's sparsity regularizer; with what the super-net's cells computed.
 pub(crate) fn architecture_loss<B: AutodiffBackend>(
     net: &SuperNet<B>,
     arch: &ArchParams<B>,
@@ -920,9 +934,9 @@ pub(crate) fn architecture_loss<B: AutodiffBackend>(
     derivation: &Derivation,
     tau: f64,
     batch: &ImageBatch<B>,
-) -> Result<Tensor<B, 1>, SearchError> {
+) -> Result<(Tensor<B, 1>, OpCount), SearchError> {
     let architecture = architecture(arch, method, derivation, tau, false)?;
-    let logits = net.forward(batch.images.clone(), &architecture);
+    let (logits, count) = net.forward_counted(batch.images.clone(), &architecture);
     let mut loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, batch.targets.clone());
@@ -932,11 +946,18 @@ pub(crate) fn architecture_loss<B: AutodiffBackend>(
     {
         loss = loss + reg;
     }
-    Ok(loss)
+    Ok((loss, count))
 }
 
+/// The weight step's loss, its correct predictions and its cells' work.
+pub(crate) type WeightLoss<B> = (
+    Tensor<B, 1>,
+    Tensor<<B as AutodiffBackend>::InnerBackend, 1>,
+    OpCount,
+);
+
 /// The weight step's loss on `batch`, the architecture fixed (coefficients detached),
-/// and the number of correct predictions.
+/// the number of correct predictions, and what the super-net's cells computed.
 pub(crate) fn weight_loss<B: AutodiffBackend>(
     net: &SuperNet<B>,
     arch: &ArchParams<B>,
@@ -944,9 +965,9 @@ pub(crate) fn weight_loss<B: AutodiffBackend>(
     derivation: &Derivation,
     tau: f64,
     batch: &ImageBatch<B>,
-) -> Result<(Tensor<B, 1>, Tensor<B::InnerBackend, 1>), SearchError> {
+) -> Result<WeightLoss<B>, SearchError> {
     let architecture = architecture(arch, method, derivation, tau, true)?;
-    let logits = net.forward(batch.images.clone(), &architecture);
+    let (logits, count) = net.forward_counted(batch.images.clone(), &architecture);
     let correct = count_correct(
         logits.clone().detach().inner(),
         batch.targets.clone().inner(),
@@ -954,7 +975,7 @@ pub(crate) fn weight_loss<B: AutodiffBackend>(
     let loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, batch.targets.clone());
-    Ok((loss, correct))
+    Ok((loss, correct, count))
 }
 
 fn inner_architecture<B: AutodiffBackend>(arch: &Architecture<B>) -> Architecture<B::InnerBackend> {

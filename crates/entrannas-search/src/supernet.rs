@@ -5,7 +5,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use entrannas_cell::{
-    CellError, CellInput, CellPlan, CellTopology, CellWork, SearchCell, SearchCellConfig,
+    CellError, CellInput, CellPlan, CellTopology, CellWork, OpCount, SearchCell, SearchCellConfig,
 };
 use entrannas_ops::{
     ConvSpec, DepthwiseConv, LayerSpec, Op, OpRegistry, sequence_cost, sequence_retained,
@@ -302,26 +302,37 @@ impl<B: Backend> SuperNet<B> {
     fn run(
         &self,
         images: Tensor<B, 4>,
-        mut cell: impl FnMut(usize, &SearchCell<B>, Vec<Tensor<B, 4>>) -> Tensor<B, 4>,
-    ) -> Tensor<B, 2> {
+        mut cell: impl FnMut(usize, &SearchCell<B>, Vec<Tensor<B, 4>>) -> (Tensor<B, 4>, OpCount),
+    ) -> (Tensor<B, 2>, OpCount) {
         let s0 = self.stem0.forward(images);
         let (mut s0, mut s1) = match &self.stem1 {
             Some(stem1) => (s0.clone(), stem1.forward(s0)),
             None => (s0.clone(), s0),
         };
+        let mut count = OpCount::default();
         for (index, c) in self.cells.iter().enumerate() {
-            let out = cell(index, c, vec![s0, s1.clone()]);
+            let (out, cell_count) = cell(index, c, vec![s0, s1.clone()]);
+            count += cell_count;
             s0 = s1;
             s1 = out;
         }
         let [n, c, _, _] = s1.dims();
         let pooled = s1.mean_dim(3).mean_dim(2).reshape([n, c]);
-        self.classifier.forward(pooled)
+        (self.classifier.forward(pooled), count)
     }
 
     /// The super-net forward: Engine cells run the weighted mixed DAG, Transit cells
     /// the derived sub-graph. Returns logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<B, 4>, arch: &Architecture<B>) -> Tensor<B, 2> {
+        self.forward_counted(images, arch).0
+    }
+
+    /// [`SuperNet::forward`], also returning what its cells computed.
+    pub fn forward_counted(
+        &self,
+        images: Tensor<B, 4>,
+        arch: &Architecture<B>,
+    ) -> (Tensor<B, 2>, OpCount) {
         self.run(images, |index, cell, inputs| {
             let a = if cell.reduction {
                 &arch.reduce
@@ -329,9 +340,9 @@ impl<B: Backend> SuperNet<B> {
                 &arch.normal
             };
             if self.engines[index] {
-                cell.forward_engine(inputs, &a.coefficients, a.active.as_ref())
+                cell.forward_engine_counted(inputs, &a.coefficients, a.active.as_ref())
             } else {
-                cell.forward_transit(inputs, &a.plan)
+                cell.forward_transit_counted(inputs, &a.plan)
             }
         })
     }
@@ -345,8 +356,9 @@ impl<B: Backend> SuperNet<B> {
         reduce: &CellPlan,
     ) -> Tensor<B, 2> {
         self.run(images, |_, cell, inputs| {
-            cell.forward_transit(inputs, if cell.reduction { reduce } else { normal })
+            cell.forward_transit_counted(inputs, if cell.reduction { reduce } else { normal })
         })
+        .0
     }
 }
 
@@ -470,7 +482,7 @@ mod tests {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::tensor::backend::{AutodiffBackend, Backend};
     use burn::tensor::{DType, Int, Tensor, TensorData};
-    use entrannas_cell::{CellPlan, CellTopology, OpCount, count_op_evaluations};
+    use entrannas_cell::{CellPlan, CellTopology, OpCount};
     use entrannas_data::{DatasetInfo, DatasetKind, ImageBatch};
     use entrannas_ops::{BatchNorm2d, Layer, Op};
     use entrannas_relax::CellType;
@@ -887,9 +899,10 @@ mod tests {
             let tau = s.config.schedule().at_epoch(0);
             let mut derivation = s.derive(tau).unwrap();
             let (val, train) = (batch(image, 0.1), batch(image, 0.9));
-            let (out, count) =
-                count_op_evaluations(|| s.step(&mut derivation, &val, &train, tau, 0.1));
-            out.unwrap();
+            let count = s
+                .step(&mut derivation, &val, &train, tau, 0.1)
+                .unwrap()
+                .op_count;
             // Two forward passes over 3 Engine cells; 7 ops besides `none`.
             assert_eq!(
                 count,
@@ -970,9 +983,8 @@ mod tests {
         let images = batch(image, 0.5).images;
         let sparse_arch = architecture(&s, &derivation, tau, true);
         let dense_arch = architecture(&s, &derivation, tau, false);
-        let (sparse, sparse_count) =
-            count_op_evaluations(|| s.net.forward(images.clone(), &sparse_arch));
-        let (dense, dense_count) = count_op_evaluations(|| s.net.forward(images, &dense_arch));
+        let (sparse, sparse_count) = s.net.forward_counted(images.clone(), &sparse_arch);
+        let (dense, dense_count) = s.net.forward_counted(images, &dense_arch);
         // Cells: normal Engine, reduce Engine, reduce Transit.
         assert_eq!(
             sparse_count,
