@@ -48,7 +48,7 @@ impl TrialResult {
     }
 }
 
-/// A [`SearchObserver`] printing one line per epoch on stderr, prefixed by a label.
+/// A [`entrannas_search::SearchObserver`] printing one line per epoch on stderr, prefixed by a label.
 #[derive(Debug, Clone)]
 pub struct EpochLine {
     /// Printed before each line (the trial's label).

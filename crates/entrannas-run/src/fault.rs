@@ -2,7 +2,7 @@
 //!
 //! With the `fault-injection` feature, every step of [`crate::durable`] (create, write,
 //! sync, rename, remove, directory sync) is counted on the calling thread, and the
-//! step chosen with [`fail_at`] fails with an injected error before it touches the
+//! step chosen with `fail_at` fails with an injected error before it touches the
 //! disk: what a process killed at that moment leaves behind, short of the unsynced
 //! data a power cut would lose (which the syncs cover). Without the feature the
 //! counter does not exist and each step costs nothing.
