@@ -24,7 +24,8 @@ use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, OpenedDataset, Prefe
 use entrannas_ops::OpRegistry;
 use entrannas_ops::clip_global_norm;
 use entrannas_ops::resources::EpochProjection;
-use entrannas_run::{HistoryRecord, RunObserver, StepProgress};
+use entrannas_run::history::HistoryRecord;
+use entrannas_run::{RunObserver, StepProgress};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;

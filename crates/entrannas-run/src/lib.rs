@@ -2,7 +2,8 @@
 //! directories.
 //!
 //! - [`RunDir`]: the directory, its files written whole or not at all
-//!   ([`durable`]), `history.jsonl` and `metrics.csv` for any [`HistoryRecord`], and
+//!   ([`durable`]), `history.jsonl` and `metrics.csv` for any
+//!   [`history::HistoryRecord`], and
 //!   checkpoints of any list of records with the rotation that survives a stop
 //!   between any two file-system steps ([`RunDir::save_checkpoint`],
 //!   [`RunDir::recover_checkpoint`]).
@@ -11,8 +12,9 @@
 //!   parent, resumed as a whole.
 //! - [`Environment`], [`StepProgress`] and [`RunObserver`]: what a run records about
 //!   where it ran, and tells whoever watches it.
-//! - [`config_file`] and [`record`]: configuration files read over defaults, and
-//!   checkpoint records in burn's format with errors a user can act on.
+//! - [`config_file`]: configuration files read over defaults; [`save_record_file`] and
+//!   [`load_record_file`]: checkpoint records in burn's format with errors a user can
+//!   act on.
 //! - [`RunError`]: the one error type of all of it.
 //!
 //! The file names are the constants of [`names`].
@@ -30,12 +32,11 @@ mod lock;
 pub mod names;
 mod plan;
 mod progress;
-pub mod record;
+mod record;
 
 pub use dir::{CheckpointState, RunDir, read_json};
 pub use environment::{BURN_VERSION, Environment};
 pub use error::{RunError, corrupt, io};
-pub use history::HistoryRecord;
 pub use lock::RunLock;
 pub use plan::{
     CarriesRunError, PlanError, PlannedRun, RunsPlan, best_of, copy_files, run_plan, write_plan,

@@ -4,7 +4,7 @@
 pub const CONFIG_FILE: &str = "config.json";
 /// One record per epoch, one JSON object per line ([`crate::history`]).
 pub const HISTORY_FILE: &str = "history.jsonl";
-/// The history as a table ([`crate::HistoryRecord::csv_row`]).
+/// The history as a table ([`crate::history::HistoryRecord::csv_row`]).
 pub const METRICS_FILE: &str = "metrics.csv";
 /// Where and how the run started ([`crate::Environment`]).
 pub const ENVIRONMENT_FILE: &str = "environment.json";

@@ -1,7 +1,6 @@
 //! A search's [`EpochRecord`] as a line of `history.jsonl` and of `metrics.csv`.
 
-use entrannas_run::HistoryRecord;
-use entrannas_run::history::{index, nan_at};
+use entrannas_run::history::{HistoryRecord, index, nan_at};
 
 use crate::searcher::{CellDiagnostics, EpochRecord};
 
