@@ -447,20 +447,7 @@ fn search_then_train_then_eval_through_the_genotype_file() {
     let dir = tempfile::tempdir().unwrap();
     let search = dir.path().join("search");
     let search_str = search.to_str().unwrap();
-    let tiny = [
-        "--epochs",
-        "1",
-        "--steps-per-epoch",
-        "1",
-        "--batch-size",
-        "8",
-        "--channels",
-        "4",
-        "--layers",
-        "3",
-        "--eval-limit",
-        "16",
-    ];
+    let tiny = ONE_STEP;
     let mut args = vec![
         "search",
         "--method",
@@ -560,28 +547,11 @@ fn repeated_trainings_resume_as_a_whole_and_old_parents_are_refused_with_the_way
     let dir = tempfile::tempdir().unwrap();
     let parent = dir.path().join("runs");
     let parent_str = parent.to_str().unwrap();
-    let out = entrannas(&[
-        "train",
-        "darts_v2",
-        "--runs",
-        "2",
-        "--seed",
-        "3",
-        "--epochs",
-        "1",
-        "--steps-per-epoch",
-        "1",
-        "--batch-size",
-        "8",
-        "--channels",
-        "4",
-        "--layers",
-        "3",
-        "--eval-limit",
-        "16",
-        "--out",
-        parent_str,
-    ]);
+    let mut args = vec![
+        "train", "darts_v2", "--runs", "2", "--seed", "3", "--out", parent_str,
+    ];
+    args.extend(ONE_STEP);
+    let out = entrannas(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("over 2 runs"), "{}", stdout(&out));
     for file in [
@@ -736,6 +706,22 @@ fn data_decodes_every_folder_image_and_skips_bad_ones_only_when_told() {
     let config = std::fs::read_to_string(runs.path().join("search/config.json")).unwrap();
     assert!(config.contains("\"skip_bad_images\": true"), "{config}");
 }
+
+/// One epoch of one step on tiny shapes, for `search` and `train` alike.
+const ONE_STEP: [&str; 12] = [
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "1",
+    "--batch-size",
+    "8",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--eval-limit",
+    "16",
+];
 
 /// The flags of a tiny search on the embedded data: a few steps per epoch on a small
 /// super-net, so that the whole search takes seconds.
