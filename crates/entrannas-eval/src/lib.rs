@@ -32,12 +32,12 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
+mod config;
 mod error;
 pub mod memory;
-pub mod net;
-pub mod run;
-pub mod train;
+mod net;
+mod run;
+mod train;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -46,7 +46,8 @@ pub use config::{LrSchedule, TrainConfig};
 pub use error::EvalError;
 pub use net::{AuxiliaryHead, Edge, TargetCell, TargetNet, TargetOutput, drop_path};
 pub use run::{
-    LoadedNet, RepeatedOutcome, TrainCheckpoint, TrainJob, TrainOutcome, check_batch_fits,
-    load_for_inference, load_for_inference_with,
+    BEST, COST_FILE, LAST, LoadedNet, MODEL_RECORD, NET_FILE, OPTIMIZER_RECORD, RepeatedOutcome,
+    TrainCheckpoint, TrainJob, TrainOutcome, check_batch_fits, load_for_inference,
+    load_for_inference_with,
 };
 pub use train::{EpochRecord, TargetOptimizer, TrainObserver, Trainer, evaluate};
