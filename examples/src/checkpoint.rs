@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use entrannas_data::{DatasetKind, OpenOptions, OpenedDataset, SearchData, SearchSplit, open};
 use entrannas_run::RunDir;
-use entrannas_search::searcher::Derivation;
+use entrannas_search::Derivation;
 use entrannas_search::{SearchConfig, Searcher};
 
 use crate::{Cpu, ExampleError};

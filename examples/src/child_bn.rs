@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::ElementConversion;
 use entrannas_data::{DatasetKind, OpenOptions, Prefetch, SearchSplit, open};
 use entrannas_run::RunDir;
-use entrannas_search::searcher::Derivation;
+use entrannas_search::Derivation;
 use entrannas_search::{SearchConfig, Searcher};
 
 use crate::{Cpu, ExampleError, Table, pct};

@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use entrannas_cell::{CellGenotype, genotype_svg};
+use entrannas_search::CellDiagnostics;
 use entrannas_search::EpochRecord;
-use entrannas_search::searcher::CellDiagnostics;
 
 use crate::error::{ReportError, io};
 use crate::html::{escape, inline_svg};

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use entrannas_cell::cell_svg;
-use entrannas_search::searcher::CellDiagnostics;
+use entrannas_search::CellDiagnostics;
 
 use crate::error::{ReportError, io};
 use crate::html::{escape, inline_svg};

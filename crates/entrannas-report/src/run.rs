@@ -260,7 +260,7 @@ fn load_search(dir: &Path, history_path: &Path, text: &str) -> Result<SearchRun,
     let (selection, selection_recorded) = match read_optional::<Selection>(&selection_path)? {
         Some(s) => (s, true),
         None => (
-            entrannas_search::run::select(&history).ok_or_else(|| ReportError::EmptyHistory {
+            entrannas_search::select(&history).ok_or_else(|| ReportError::EmptyHistory {
                 path: history_path.to_path_buf(),
             })?,
             false,

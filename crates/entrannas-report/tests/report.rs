@@ -12,7 +12,7 @@ use entrannas_report::html::{check_well_formed, external_references};
 use entrannas_report::{
     ReportError, Run, RunKind, detect_kind, load_run, write_evolution, write_report,
 };
-use entrannas_search::searcher::CellDiagnostics;
+use entrannas_search::CellDiagnostics;
 use entrannas_search::{EpochRecord, Method, SearchConfig};
 
 const SELECTED: usize = 1;
@@ -131,7 +131,7 @@ fn search_run(dir: &Path, method: Method) -> Vec<EpochRecord> {
     )
     .unwrap();
     write_history(dir, &history);
-    let selection = entrannas_search::run::select(&history).unwrap();
+    let selection = entrannas_search::select(&history).unwrap();
     assert_eq!(selection.epoch, SELECTED);
     fs::write(
         dir.join("selection.json"),

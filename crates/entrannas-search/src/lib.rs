@@ -3,26 +3,31 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod config;
+mod config;
 mod error;
 mod history;
 #[cfg(test)]
 mod isolated;
 pub mod memory;
 pub mod parallel;
-pub mod run;
-pub mod searcher;
-pub mod space;
-pub mod supernet;
+mod run;
+mod searcher;
+mod space;
+mod supernet;
 
 pub use config::{Preset, SearchConfig};
 pub use error::SearchError;
 pub use run::{
-    RunSummary, RunsOutcome, RunsSummary, SearchCheckpoint, SearchOutcome, Selection,
-    resume_search, resume_searches, run_search, run_searches,
+    CHECKPOINT, GENOTYPE_TEXT_FILE, NORMAL_SVG, REDUCE_SVG, RunSummary, RunsOutcome, RunsSummary,
+    SELECTION_FILE, SearchCheckpoint, SearchOutcome, Selection, check_batch_fits, resume_search,
+    resume_searches, run_search, run_searches, select,
 };
-pub use searcher::{EpochRecord, SearchObserver, Searcher};
+pub use searcher::{
+    ArchOptimizer, CellDiagnostics, Derivation, EpochRecord, SearchObserver, Searcher, StepOutput,
+    WeightOptimizer,
+};
 pub use space::{EnginePlacement, Method, OpSpace};
 pub use supernet::{
     Architecture, CellArchitecture, CellDrift, StemLayout, SuperNet, SuperNetConfig,
+    method_defaults,
 };

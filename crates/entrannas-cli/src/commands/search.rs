@@ -515,7 +515,7 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
     // The batch against the splits first: a batch larger than the data also makes an
     // enormous memory estimate, but the batch is what to change.
     let (train, val) = split_sizes(&config, &data)?;
-    entrannas_search::run::check_batch_fits(config.batch_size, train, val)?;
+    entrannas_search::check_batch_fits(config.batch_size, train, val)?;
     let estimate = entrannas_search::memory::estimate_search_memory(
         &config,
         &OpRegistry::default(),
