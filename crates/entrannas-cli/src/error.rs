@@ -74,10 +74,6 @@ impl CliError {
             RunError::Stopped { run, .. } => {
                 Some(format!("continue it with --resume {}", run.display()))
             }
-            RunError::Corrupt { .. } => Some(
-                "a run directory that lost its checkpoint can be started again from scratch with its own config.json (--config, --out and --force)".into(),
-            )
-            .filter(|_| self.to_string().contains("resuming would start over")),
             _ => None,
         }
     }
