@@ -61,8 +61,8 @@ fn run(cli: Cli) -> Result<String, ExampleError> {
         p.val().into_data().iter::<f64>().collect()
     };
     let alphas = [
-        host(&searcher.arch.alpha_normal),
-        host(&searcher.arch.alpha_reduce),
+        host(&searcher.arch().alpha_normal),
+        host(&searcher.arch().alpha_reduce),
     ];
     let mut table = Table::new([
         "cell type",

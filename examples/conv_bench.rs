@@ -1,4 +1,4 @@
-//! 1x1 convolutions: burn's `conv2d` against `entrannas_ops::module::apply_conv` (a
+//! 1x1 convolutions: burn's `conv2d` against `entrannas_ops::apply_conv` (a
 //! matrix product on the strided input), forward and backward on the CPU backend, at
 //! the shapes of the quick-preset super-net (docs/PERFORMANCE.md):
 //!
@@ -13,7 +13,7 @@ use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use entrannas_examples::{Cpu, ExampleError, Table};
 use entrannas_ops::DepthwiseConv;
-use entrannas_ops::module::apply_conv;
+use entrannas_ops::apply_conv;
 
 /// Times one 1x1 convolution per shape and stride, both ways.
 #[derive(Parser)]

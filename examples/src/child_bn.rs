@@ -45,13 +45,13 @@ fn child_train_mode(
     data: &entrannas_data::ImageDataset,
     order: Vec<usize>,
 ) -> Result<f64, ExampleError> {
-    let batches = Prefetch::start(data, order, searcher.config.batch_size, 0);
+    let batches = Prefetch::start(data, order, searcher.config().batch_size, 0);
     let (mut correct, mut total) = (0usize, 0usize);
     while let Some(batch) = batches.next_batch::<Cpu>(searcher.device())? {
         let n = batch.targets.dims()[0];
         let logits =
             searcher
-                .net
+                .net()
                 .forward_child(batch.images, &derivation.normal, &derivation.reduce);
         // The autodiff backend keeps each forward's graph until a backward pass
         // consumes it: without one, memory grows with every batch.

@@ -1,27 +1,29 @@
 //! Cells of EnTranNAS: the cell DAG and DARTS's edge order ([`CellTopology`]), genotypes
 //! (the derived architecture passed from search to evaluation) with their versioned
-//! JSON file ([`json`]), DARTS's Python text form ([`darts_text`]), validation and
-//! collapse counts, the published DARTS and PC-DARTS genotypes ([`builtin`]), and cell
-//! diagrams as SVG or Graphviz DOT ([`diagram`]).
+//! JSON file ([`json`]: [`Genotype::load`], [`Genotype::save`]), DARTS's Python text
+//! form ([`darts_text`]: [`Genotype::from_darts_text`], [`Genotype::to_darts_text`]), validation and collapse
+//! counts, the published DARTS and PC-DARTS genotypes ([`Genotype::builtin`]); the
+//! search cell ([`SearchCell`]: Engine and Transit forwards) and the target-net's plan
+//! ([`TargetNetSpec`]). Their diagrams are drawn by the `entrannas-diagram` crate.
 //!
 //! Nodes are numbered as in DARTS: `0 .. inputs` are the cell inputs, intermediate
 //! nodes follow; operations are named by their DARTS strings (`sep_conv_3x3`).
 
 #![warn(missing_docs)]
 
-pub mod builtin;
+mod builtin;
 pub mod darts_text;
-pub mod diagram;
-pub mod error;
-pub mod genotype;
+mod error;
+mod genotype;
 pub mod json;
-pub mod topology;
+mod topology;
 
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use builtin::{BUILTIN_NAMES, darts_v1, darts_v2, pc_darts};
-pub use diagram::{cell_dot, cell_svg, genotype_dot, genotype_svg};
+pub use builtin::{
+    BUILTIN_NAMES, DARTS_V1_TEXT, DARTS_V2_TEXT, PC_DARTS_TEXT, darts_v1, darts_v2, pc_darts,
+};
 pub use error::GenotypeError;
 pub use genotype::{
     CellGenotype, CellKind, CellStats, Connection, GENOTYPE_SCHEMA_VERSION, Genotype,
@@ -29,12 +31,12 @@ pub use genotype::{
 };
 pub use topology::CellTopology;
 
-pub mod search_cell;
+mod search_cell;
 pub use search_cell::{
     CellError, CellInput, CellPlan, CellWork, OpCount, SearchCell, SearchCellConfig,
 };
 
-pub mod target;
+mod target;
 pub use target::{
     AUXILIARY_CHANNELS, AuxiliaryPlan, TargetCellPlan, TargetConnection, TargetCost, TargetError,
     TargetLayout, TargetNetSpec, TargetPlan, target_net_cost,

@@ -95,6 +95,9 @@ pub enum TargetLayout {
 }
 
 impl TargetLayout {
+    /// Every layout, in the order the CLI lists them.
+    pub const ALL: [TargetLayout; 2] = [TargetLayout::Cifar, TargetLayout::Imagenet];
+
     /// `cifar` or `imagenet`.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,4 +1,5 @@
-//! Test helpers: random valid genotypes for property tests.
+//! Strategies for property tests of code that takes genotypes: random valid cells and
+//! genotypes (feature `testing`; this crate's own tests use them too).
 
 use proptest::prelude::*;
 
@@ -6,7 +7,7 @@ use crate::genotype::{CellGenotype, Connection, Genotype};
 
 /// An op name: mostly DARTS names, sometimes odd strings (quotes, backslashes, spaces,
 /// markup) to exercise escaping.
-pub(crate) fn arb_op() -> impl Strategy<Value = String> {
+pub fn arb_op() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => prop::sample::select(vec![
             "none",
@@ -25,7 +26,7 @@ pub(crate) fn arb_op() -> impl Strategy<Value = String> {
 
 /// A valid cell: 1..=3 inputs, 1..=6 intermediate nodes, 1..=5 connections per node,
 /// a non-empty concat of distinct intermediate nodes in random order.
-pub(crate) fn arb_cell() -> impl Strategy<Value = CellGenotype> {
+pub fn arb_cell() -> impl Strategy<Value = CellGenotype> {
     (1usize..=3, 1usize..=6)
         .prop_flat_map(|(inputs, intermediates)| {
             let nodes: Vec<_> = (0..intermediates)
@@ -51,6 +52,6 @@ pub(crate) fn arb_cell() -> impl Strategy<Value = CellGenotype> {
 }
 
 /// A valid genotype.
-pub(crate) fn arb_genotype() -> impl Strategy<Value = Genotype> {
+pub fn arb_genotype() -> impl Strategy<Value = Genotype> {
     (arb_cell(), arb_cell()).prop_map(|(normal, reduce)| Genotype { normal, reduce })
 }

@@ -3,7 +3,7 @@
 //! and the time per epoch projected from those steps.
 
 use entrannas_ops::MemoryEstimate;
-use entrannas_ops::resources::{EpochProjection, human_seconds};
+use entrannas_ops::{EpochProjection, human_seconds};
 use entrannas_search::bench::{MemoryMeasure, MemoryProbe, MemoryReading};
 
 use crate::memory::{MemoryLimit, describe};

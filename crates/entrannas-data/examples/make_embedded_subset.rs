@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use entrannas_data::idx::{read_idx_split, write_idx_split};
-use entrannas_data::split::{class_counts, first_per_class};
 use entrannas_data::{EMBEDDED_TEST_PER_CLASS, EMBEDDED_TRAIN_PER_CLASS};
+use entrannas_data::{class_counts, first_per_class};
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();

@@ -61,7 +61,7 @@ pub struct Normalization {
 }
 
 /// A random generator for one item of one epoch, independent of fetch order.
-pub fn item_rng(seed: u64, epoch: u64, index: usize) -> StdRng {
+pub(crate) fn item_rng(seed: u64, epoch: u64, index: usize) -> StdRng {
     StdRng::seed_from_u64(mix_seed(&[seed, epoch, index as u64]))
 }
 
@@ -77,7 +77,7 @@ pub fn mix_seed(parts: &[u64]) -> u64 {
 
 /// Pads `image` with `padding` zero pixels on every side and crops a random window of the
 /// original size from it.
-pub fn pad_crop(image: &RawImage, padding: usize, rng: &mut StdRng) -> RawImage {
+pub(crate) fn pad_crop(image: &RawImage, padding: usize, rng: &mut StdRng) -> RawImage {
     let dy = rng.random_range(0..=2 * padding);
     let dx = rng.random_range(0..=2 * padding);
     shift(
@@ -88,7 +88,7 @@ pub fn pad_crop(image: &RawImage, padding: usize, rng: &mut StdRng) -> RawImage 
 }
 
 /// The window of `image` whose top-left corner is at (`dy`, `dx`), zero outside the image.
-pub fn shift(image: &RawImage, dy: isize, dx: isize) -> RawImage {
+pub(crate) fn shift(image: &RawImage, dy: isize, dx: isize) -> RawImage {
     let (h, w) = (image.height, image.width);
     let mut out = RawImage::filled(image.channels, h, w, 0);
     for c in 0..image.channels {
@@ -109,7 +109,7 @@ pub fn shift(image: &RawImage, dy: isize, dx: isize) -> RawImage {
 }
 
 /// Mirrors `image` left-right in place.
-pub fn hflip(image: &mut RawImage) {
+pub(crate) fn hflip(image: &mut RawImage) {
     let w = image.width;
     for row in image.data.chunks_exact_mut(w) {
         row.reverse();
@@ -119,7 +119,7 @@ pub fn hflip(image: &mut RawImage) {
 /// Scales pixels to `[0, 1]` and normalizes each channel: `(v / 255 - mean) / std`.
 ///
 /// Channels beyond the lengths of `mean` / `std` reuse their last entry.
-pub fn normalize(image: &RawImage, norm: &Normalization) -> Vec<f32> {
+pub(crate) fn normalize(image: &RawImage, norm: &Normalization) -> Vec<f32> {
     let plane = image.height * image.width;
     let pick = |v: &[f32], c: usize| v.get(c).or(v.last()).copied().unwrap_or(0.0);
     let mut out = Vec::with_capacity(image.data.len());
@@ -132,7 +132,7 @@ pub fn normalize(image: &RawImage, norm: &Normalization) -> Vec<f32> {
 
 /// Rows and columns of a cutout square of side `length` centred at a random pixel and
 /// clipped to the image, as DARTS's `Cutout`.
-pub fn cutout_region(
+pub(crate) fn cutout_region(
     height: usize,
     width: usize,
     length: usize,
@@ -146,7 +146,12 @@ pub fn cutout_region(
 }
 
 /// Sets `rows x cols` to zero in every channel of a `[channels, height, width]` image.
-pub fn apply_cutout(pixels: &mut [f32], shape: [usize; 3], rows: Range<usize>, cols: Range<usize>) {
+pub(crate) fn apply_cutout(
+    pixels: &mut [f32],
+    shape: [usize; 3],
+    rows: Range<usize>,
+    cols: Range<usize>,
+) {
     let [channels, height, width] = shape;
     for c in 0..channels {
         for y in rows.clone() {

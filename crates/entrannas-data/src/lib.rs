@@ -5,13 +5,14 @@
 //!
 //! - Readers: Fashion-MNIST / MNIST IDX files, plain or gzip ([`idx`]); CIFAR-10 and
 //!   CIFAR-100 binary files ([`cifar`]); ImageNet-style image folders decoded lazily
-//!   ([`folder`]); a Fashion-MNIST subset compiled into the binary ([`embedded`]).
+//!   ([`FolderImages`]); a Fashion-MNIST subset compiled into the binary
+//!   ([`embedded_fashion_mnist`]).
 //! - [`open`] reads a dataset named by a [`DatasetKind`] into an [`OpenedDataset`]:
 //!   its [`DatasetInfo`], training and test sources, and augmentation.
 //! - [`SearchSplit`] divides the training set into seeded, disjoint, class-balanced
 //!   parts: `train` for weights, `val` for the architecture (SPEC section 4).
 //! - [`ImageDataset`] is the burn `Dataset` of normalized, augmented items; augmentation
-//!   draws depend only on `(seed, epoch, item)` ([`augment`]).
+//!   draws depend only on `(seed, epoch, item)` ([`AugmentConfig`], [`mix_seed`]).
 //! - [`ImageBatcher`] stacks items into an [`ImageBatch`]; [`Prefetch`] prepares the
 //!   batches of one epoch, in a seeded order ([`epoch_order`]), on a background thread.
 //! - An image file that cannot be decoded is an error naming it
@@ -35,33 +36,35 @@
 
 #![warn(missing_docs)]
 
-pub mod augment;
-pub mod batch;
+mod augment;
+mod batch;
 pub mod cifar;
-pub mod dataset;
-pub mod embedded;
-pub mod error;
-pub mod folder;
+mod dataset;
+mod embedded;
+mod error;
+mod folder;
 pub mod idx;
-pub mod images;
-pub mod kind;
+mod images;
+mod kind;
 mod open;
-pub mod prefetch;
-pub mod split;
-pub mod summary;
+mod prefetch;
+mod split;
+mod summary;
 
 #[cfg(test)]
 mod testutil;
 
-pub use augment::{AugmentConfig, Normalization};
+pub use augment::{AugmentConfig, Normalization, mix_seed};
 pub use batch::{ImageBatch, ImageBatcher};
 pub use dataset::{ImageDataset, ImageItem};
 pub use embedded::{EMBEDDED_TEST_PER_CLASS, EMBEDDED_TRAIN_PER_CLASS, embedded_fashion_mnist};
 pub use error::DataError;
-pub use folder::{FolderImages, FolderOptions};
+pub use folder::{FolderImages, FolderOptions, IMAGE_EXTENSIONS, folder_classes, open_folder_tree};
 pub use images::{ImageSource, InMemoryImages, RawImage};
-pub use kind::{DatasetInfo, DatasetKind};
+pub use kind::{
+    CIFAR10_CLASSES, CIFAR100_CLASSES, DatasetInfo, DatasetKind, FASHION_MNIST_CLASSES,
+};
 pub use open::{DEFAULT_FASHION_MNIST_DIR, OpenOptions, OpenedDataset, SearchData, open};
 pub use prefetch::{Prefetch, epoch_order};
-pub use split::{SearchSplit, balanced_split};
+pub use split::{SearchSplit, balanced_split, class_counts, first_per_class};
 pub use summary::{DataSummary, SplitSummary};

@@ -10,7 +10,7 @@
 
 use entrannas_cell::Genotype;
 use entrannas_data::DatasetInfo;
-use entrannas_ops::resources::FLOAT_BYTES;
+use entrannas_ops::FLOAT_BYTES;
 use entrannas_ops::{MemoryEstimate, OpRegistry};
 
 use crate::EvalError;

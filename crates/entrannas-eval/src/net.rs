@@ -45,7 +45,7 @@ pub struct AuxiliaryHead<B: Backend> {
     pub classifier: Linear<B>,
 }
 
-/// The target-net (see [`entrannas_cell::target`] for the layout).
+/// The target-net (see [`entrannas_cell::TargetNetSpec`] for the layout).
 #[derive(Module, Debug)]
 pub struct TargetNet<B: Backend> {
     /// Stem producing the first cell's inputs (CIFAR layout: both).

@@ -19,11 +19,11 @@ use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 use entrannas_cell::{Genotype, TargetCost, TargetNetSpec};
-use entrannas_data::augment::mix_seed;
+use entrannas_data::mix_seed;
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, OpenedDataset, Prefetch, epoch_order};
+use entrannas_ops::EpochProjection;
 use entrannas_ops::OpRegistry;
 use entrannas_ops::clip_global_norm;
-use entrannas_ops::resources::EpochProjection;
 use entrannas_run::history::HistoryRecord;
 use entrannas_run::{RunObserver, StepProgress};
 use serde::{Deserialize, Serialize};
@@ -121,17 +121,17 @@ impl HistoryRecord for EpochRecord {
 /// The state of a training: configuration, net and optimizer.
 pub struct Trainer<B: AutodiffBackend> {
     /// The configuration.
-    pub config: TrainConfig,
+    pub(crate) config: TrainConfig,
     /// The genotype the net is built from.
-    pub genotype: Genotype,
+    pub(crate) genotype: Genotype,
     /// The net's shape.
-    pub spec: TargetNetSpec,
+    pub(crate) spec: TargetNetSpec,
     /// Parameters and FLOPs of the net.
-    pub cost: TargetCost,
+    pub(crate) cost: TargetCost,
     /// The net.
-    pub net: TargetNet<B>,
+    pub(crate) net: TargetNet<B>,
     /// The optimizer (SGD with momentum).
-    pub optimizer: TargetOptimizer<B>,
+    pub(crate) optimizer: TargetOptimizer<B>,
     device: B::Device,
 }
 
@@ -176,6 +176,31 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// The device.
     pub fn device(&self) -> &B::Device {
         &self.device
+    }
+
+    /// The configuration it trains with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The genotype the net is built from.
+    pub fn genotype(&self) -> &Genotype {
+        &self.genotype
+    }
+
+    /// The net's shape.
+    pub fn spec(&self) -> &TargetNetSpec {
+        &self.spec
+    }
+
+    /// Parameters and multiply-adds of the net.
+    pub fn cost(&self) -> &TargetCost {
+        &self.cost
+    }
+
+    /// The net (its weights, as trained so far).
+    pub fn net(&self) -> &TargetNet<B> {
+        &self.net
     }
 
     /// The training set (augmented with the configured cutout) and the test set

@@ -31,7 +31,7 @@ use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Slice, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// How [`crate::module::apply_conv`] computes a depthwise convolution. Serialized by its
+/// How [`crate::apply_conv`] computes a depthwise convolution. Serialized by its
 /// command-line name (`"grouped"`, `"taps"`, `"tap-weight-grad"`), as run configurations
 /// record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

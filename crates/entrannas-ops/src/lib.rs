@@ -8,19 +8,19 @@
 
 #![warn(missing_docs)]
 
-pub mod depthwise;
+mod depthwise;
 mod error;
-pub mod fault;
-pub mod grad;
-pub mod init;
-pub mod kind;
-pub mod module;
-pub mod norm;
+mod fault;
+mod grad;
+mod init;
+mod kind;
+mod module;
+mod norm;
 pub mod recipes;
-pub mod registry;
-pub mod replica;
-pub mod resources;
-pub mod spec;
+mod registry;
+mod replica;
+mod resources;
+mod spec;
 
 pub use depthwise::DepthwiseConv;
 pub use error::OpsError;
@@ -28,11 +28,11 @@ pub use fault::{BackendFailure, backend_failure_advice, catch_backend_panic, is_
 pub use grad::{clip_global_norm, sum_gradients};
 pub use init::materialize;
 pub use kind::OpKind;
-pub use module::{Layer, Op};
-pub use norm::{BatchNorm2d, PreciseStatistics, RunningStatistics};
+pub use module::{FactorizedReduce, Identity, Layer, Op, Pool, Relu, Zero, apply_conv};
+pub use norm::{BN_MOMENTUM, BatchNorm2d, PreciseStatistics, RunningStatistics};
 pub use registry::{OpRecipe, OpRegistry};
 pub use replica::replicate;
-pub use resources::{EpochProjection, MemoryEstimate};
+pub use resources::{EpochProjection, FLOAT_BYTES, MemoryEstimate, human_seconds, median};
 pub use spec::{ConvSpec, LayerSpec, OpSpec, SequenceCost, sequence_cost, sequence_retained};
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 /// Weight of the newest batch in the running statistics (PyTorch's default).
-pub const MOMENTUM: f64 = 0.1;
+pub const BN_MOMENTUM: f64 = 0.1;
 
 /// 2-D batch norm over `[batch, channels, height, width]`, optionally affine.
 #[derive(Module, Debug)]
@@ -26,7 +26,7 @@ pub struct BatchNorm2d<B: Backend> {
     pub running_mean: RunningState<Tensor<B, 1>>,
     /// Running (unbiased) variance, used in evaluation.
     pub running_var: RunningState<Tensor<B, 1>>,
-    /// Weight of the newest batch in the running statistics: always [`MOMENTUM`],
+    /// Weight of the newest batch in the running statistics: always [`BN_MOMENTUM`],
     /// which [`PreciseStatistics`] relies on.
     momentum: f64,
     /// Added to the variance before the square root.
@@ -50,7 +50,7 @@ impl<B: Backend> BatchNorm2d<B> {
             },
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
-            momentum: MOMENTUM,
+            momentum: BN_MOMENTUM,
             epsilon: 1e-5,
         }
     }
@@ -172,7 +172,7 @@ impl<B: Backend> PreciseStatistics<B> {
     }
 
     /// Folds pending running-statistic updates in and sets every running statistic of
-    /// `module` to zero, so that the next training-mode forward leaves [`MOMENTUM`]
+    /// `module` to zero, so that the next training-mode forward leaves [`BN_MOMENTUM`]
     /// times its batch's statistics there.
     pub fn reset<M: Module<B>>(module: M) -> M {
         sync(&module);
@@ -186,7 +186,7 @@ impl<B: Backend> PreciseStatistics<B> {
     /// [`reset`](Self::reset).
     pub fn add<M: Module<B>>(&mut self, module: &M) {
         for (id, value) in read_running_statistics(module) {
-            let batch = value.div_scalar(MOMENTUM);
+            let batch = value.div_scalar(BN_MOMENTUM);
             let sum = match self.sums.remove(&id) {
                 Some(sum) => sum.add(batch),
                 None => batch,

@@ -13,8 +13,8 @@
 
 use std::path::Path;
 
-use entrannas_cell::genotype::{CellGenotype, Connection, Genotype};
-use entrannas_cell::topology::CellTopology;
+use entrannas_cell::CellTopology;
+use entrannas_cell::{CellGenotype, Connection, Genotype};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -8,19 +8,19 @@
 
 use std::collections::BTreeSet;
 
-use entrannas_cell::genotype::{CellGenotype, Connection};
-use entrannas_cell::topology::CellTopology;
+use entrannas_cell::CellTopology;
+use entrannas_cell::{CellGenotype, Connection};
 
 use crate::error::RelaxError;
 
 /// The name of the zero operation; never chosen by [`derive_top_k`].
-pub const NONE_OP: &str = "none";
+pub(crate) const NONE_OP: &str = "none";
 
 /// The name of the identity operation capped by `max_skip` in [`derive_top_k`].
-pub const SKIP_OP: &str = "skip_connect";
+pub(crate) const SKIP_OP: &str = "skip_connect";
 
 /// Checks a topology has at least one input and one intermediate node.
-pub fn validate_topology(topology: &CellTopology) -> Result<(), RelaxError> {
+pub(crate) fn validate_topology(topology: &CellTopology) -> Result<(), RelaxError> {
     if topology.inputs == 0 || topology.intermediates == 0 {
         return Err(RelaxError::InvalidTopology {
             inputs: topology.inputs,
@@ -31,7 +31,7 @@ pub fn validate_topology(topology: &CellTopology) -> Result<(), RelaxError> {
 }
 
 /// Checks an op list: not empty, no name twice, and some op other than `none`.
-pub fn validate_ops<S: AsRef<str>>(ops: &[S]) -> Result<(), RelaxError> {
+pub(crate) fn validate_ops<S: AsRef<str>>(ops: &[S]) -> Result<(), RelaxError> {
     if ops.is_empty() {
         return Err(RelaxError::EmptyOps);
     }
@@ -99,7 +99,11 @@ fn edge_count(topology: &CellTopology) -> Option<usize> {
 
 /// Checks that `beta` (called `field` in messages) has one finite value per intermediate
 /// node of `topology`.
-pub fn validate_beta(field: &str, beta: &[f64], topology: &CellTopology) -> Result<(), RelaxError> {
+pub(crate) fn validate_beta(
+    field: &str,
+    beta: &[f64],
+    topology: &CellTopology,
+) -> Result<(), RelaxError> {
     if beta.len() != topology.intermediates {
         return Err(RelaxError::BetaLength {
             field: field.to_string(),

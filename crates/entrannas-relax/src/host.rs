@@ -1,12 +1,13 @@
 //! The relaxation math of SPEC section 3 on host numbers (float64), for derivation,
-//! reports and the `derive` command. Each function mirrors its tensor twin in
-//! [`crate::relax`], including the threshold bounds, and is cross-checked against it.
+//! reports and the `derive` command. Each function mirrors its tensor twin at the crate
+//! root (for example [`crate::softmax_with_temperature`]), including the threshold
+//! bounds, and is cross-checked against it.
 //!
 //! A matrix is a slice of rows, one row per edge in DARTS order and one column per op.
-//! These functions expect well-shaped input (see [`crate::derivation::validate_matrix`]) and
+//! These functions expect well-shaped input (see [`crate::validate_matrix`]) and
 //! panic on rows missing for the topology.
 
-use entrannas_cell::topology::CellTopology;
+use entrannas_cell::CellTopology;
 use serde::{Deserialize, Serialize};
 
 use crate::relax::{THRESHOLD_MAX, THRESHOLD_MIN};

@@ -1,32 +1,32 @@
 //! The relaxation math of EnTranNAS and EnTranNAS-DST (SPEC section 3), for any number
 //! of input nodes, intermediate nodes and candidate ops.
 //!
-//! * [`relax`]: the equations on burn tensors, generic over the backend so gradients
-//!   reach `alpha` and `beta`: [`softmax_with_temperature`] (Eq. 5),
+//! * The equations on burn tensors, generic over the backend so gradients reach
+//!   `alpha` and `beta`: [`softmax_with_temperature`] (Eq. 5),
 //!   [`connection_normalization`] (Eq. 7), [`thresholds`], [`prune`] (Eq. 8),
 //!   [`operation_normalization`] (Eq. 9), [`dst_coefficients`] (all of them) and
 //!   [`sparsity_regularizer`] (Eq. 11).
 //! * [`host`]: the same math on float64 host matrices.
-//! * [`derivation`]: the derivation rules, [`derive_top_k`] (DARTS, Eq. 4) and
-//!   [`derive_dst`] (Eq. 10), producing a [`CellGenotype`](entrannas_cell::genotype::CellGenotype).
-//! * [`schedule`]: the temperature schedule.
-//! * [`params`]: the architecture parameters as a burn module ([`ArchParams`]).
-//! * [`arch_file`]: the arch file written by the search and read by `entrannas derive`,
+//! * The derivation rules, [`derive_top_k`] (DARTS, Eq. 4) and
+//!   [`derive_dst`] (Eq. 10), producing a [`CellGenotype`](entrannas_cell::CellGenotype).
+//! * The temperature schedule ([`TemperatureSchedule`]).
+//! * The architecture parameters as a burn module ([`ArchParams`]).
+//! * The arch file written by the search and read by `entrannas derive` ([`ArchFile`]),
 //!   and [`derive_report`].
 //!
 //! Coefficient matrices are `[edges, K]` with edges in DARTS order
-//! ([`CellTopology`](entrannas_cell::topology::CellTopology)) and columns in the order of
+//! ([`CellTopology`](entrannas_cell::CellTopology)) and columns in the order of
 //! the op list.
 
 #![warn(missing_docs)]
 
-pub mod arch_file;
-pub mod derivation;
-pub mod error;
+mod arch_file;
+mod derivation;
+mod error;
 pub mod host;
-pub mod params;
-pub mod relax;
-pub mod schedule;
+mod params;
+mod relax;
+mod schedule;
 
 #[cfg(test)]
 mod test_util;
@@ -36,11 +36,12 @@ mod tests;
 pub use arch_file::{
     ArchFile, CellArch, CellReport, DeriveReport, DroppedEdges, Rule, derive_report,
 };
-pub use derivation::{derive_dst, derive_top_k};
+pub use derivation::{derive_dst, derive_top_k, validate_matrix};
 pub use error::RelaxError;
 pub use params::{ArchParams, ArchParamsConfig, CellType, HostArchParams, Relaxation};
 pub use relax::{
     THRESHOLD_MAX, THRESHOLD_MIN, connection_normalization, dst_coefficients,
-    operation_normalization, prune, softmax_with_temperature, sparsity_regularizer, thresholds,
+    operation_normalization, prune, softmax_with_temperature, sparsity_regularizer,
+    threshold_bounds, thresholds,
 };
 pub use schedule::TemperatureSchedule;

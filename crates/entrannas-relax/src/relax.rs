@@ -24,7 +24,7 @@
 use burn::tensor::activation::{log_sigmoid, relu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
-use entrannas_cell::topology::CellTopology;
+use entrannas_cell::CellTopology;
 
 /// Smallest threshold `t(j)` used by [`thresholds`]: `2^-20`.
 pub const THRESHOLD_MIN: f64 = 1.0 / 1_048_576.0;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use entrannas_cell::topology::CellTopology;
+use entrannas_cell::CellTopology;
 use proptest::prelude::*;
 
 use crate::derivation::{NONE_OP, derive_dst, derive_top_k};
@@ -314,7 +314,7 @@ proptest! {
         let p = host::softmax_with_temperature(&case.alpha, case.tau);
         let capped = derive_top_k(&p, &case.ops, &case.topology, k, Some(cap)).unwrap();
         let uncapped = derive_top_k(&p, &case.ops, &case.topology, k, None).unwrap();
-        let skips = |g: &entrannas_cell::genotype::CellGenotype| {
+        let skips = |g: &entrannas_cell::CellGenotype| {
             g.nodes.iter().flatten().filter(|c| c.op == "skip_connect").count()
         };
         let has_alternative = case.ops.iter().any(|op| op != NONE_OP && op != "skip_connect");

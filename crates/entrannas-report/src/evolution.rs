@@ -4,7 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use entrannas_cell::{CellGenotype, genotype_svg};
+use entrannas_cell::CellGenotype;
+use entrannas_diagram::{genotype_svg, node_label};
 use entrannas_search::CellDiagnostics;
 use entrannas_search::EpochRecord;
 
@@ -162,7 +163,13 @@ fn thresholds_table(title: &str, d: &CellDiagnostics, cell: &CellGenotype) -> St
         let kept = cell.nodes.get(j).map_or(String::from("-"), |inputs| {
             inputs
                 .iter()
-                .map(|c| format!("{} from {}", escape(&c.op), c.input))
+                .map(|c| {
+                    format!(
+                        "{} from {}",
+                        escape(&c.op),
+                        node_label(c.input, cell.inputs)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         });

@@ -25,14 +25,14 @@
 #![warn(missing_docs)]
 
 mod error;
-pub mod evolution;
+mod evolution;
 pub mod html;
 mod page;
 pub mod plot;
-pub mod report;
-pub mod run;
+mod report;
+mod run;
 
 pub use error::ReportError;
-pub use evolution::{render_evolution, write_evolution};
-pub use report::{render_report, write_report};
+pub use evolution::{EVOLUTION_FILE, FRAMES_DIR, frame_name, render_evolution, write_evolution};
+pub use report::{REPORT_FILE, render_report, shown, write_report};
 pub use run::{EnvironmentFile, Run, RunKind, SearchRun, TrainRun, detect_kind, load_run};

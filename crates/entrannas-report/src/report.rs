@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use entrannas_cell::cell_svg;
+use entrannas_diagram::cell_svg;
 use entrannas_search::CellDiagnostics;
 
 use crate::error::{ReportError, io};
@@ -162,8 +162,6 @@ fn files_section(dir: &Path) -> String {
 fn search_report(run: &SearchRun) -> String {
     let c = &run.config;
     let h = &run.history;
-    let sel = &run.selection;
-    let selected = run.selected();
     let name = dir_name(&run.dir);
     let mut b = format!("<h1>Search report: {}</h1>\n", escape(&name));
     b.push_str(&format!(
@@ -184,7 +182,20 @@ fn search_report(run: &SearchRun) -> String {
         ));
     }
 
-    // The selected architecture.
+    b.push_str(&selected_section(run));
+    b.push_str(&curves_section(run));
+    b.push_str(&collapse_section(run));
+    b.push_str(&epochs_table(run));
+    b.push_str(&cost_section(run));
+    b.push_str(&config_section(run));
+    page(&format!("entrannas search report: {name}"), "", &b, None)
+}
+
+/// The selected epoch, why, its cells and their DARTS form.
+fn selected_section(run: &SearchRun) -> String {
+    let sel = &run.selection;
+    let selected = run.selected();
+    let mut b = String::new();
     b.push_str("<h2>Selected architecture</h2>\n");
     b.push_str(&format!(
         "<p>Selected epoch: <b>epoch {}</b>. Rule: {}. Its child-net accuracy is {}{} \
@@ -270,15 +281,16 @@ fn search_report(run: &SearchRun) -> String {
         "<h3>DARTS form</h3>\n<pre>{}</pre>\n",
         escape(&run.genotype.to_darts_text())
     ));
+    b
+}
 
-    // Curves.
-    let marker = |p: LinePlot| {
-        p.with_marker(
-            shown(sel.epoch) as f64,
-            format!("selected ({})", shown(sel.epoch)),
-        )
-    };
+/// Loss and accuracy curves: super-net, child-net, their gap, with and without BN recalibration.
+fn curves_section(run: &SearchRun) -> String {
+    let h = &run.history;
+    let sel = &run.selection;
+    let marker = |p: LinePlot| selection_marker(p, sel.epoch);
     let ep = |r: &entrannas_search::EpochRecord| shown(r.epoch);
+    let mut b = String::new();
     b.push_str("<h2>Loss and accuracy</h2>\n");
     b.push_str(
         "<p class=\"note\">Super-net accuracy: the super-net with its Engine cells' mixed \
@@ -350,8 +362,16 @@ fn search_report(run: &SearchRun) -> String {
         marker(accuracy).to_svg(),
         marker(gap).to_svg(),
     ]));
+    b
+}
 
-    // Collapse diagnostics.
+/// Collapse diagnostics: kept connections, entropy, thresholds, Engine weight outside the child, target-net size.
+fn collapse_section(run: &SearchRun) -> String {
+    let h = &run.history;
+    let sel = &run.selection;
+    let marker = |p: LinePlot| selection_marker(p, sel.epoch);
+    let ep = |r: &entrannas_search::EpochRecord| shown(r.epoch);
+    let mut b = String::new();
     b.push_str("<h2>Collapse diagnostics</h2>\n");
     b.push_str(
         "<p class=\"note\">A collapsing search drifts towards <code>skip_connect</code> and \
@@ -473,6 +493,14 @@ fn search_report(run: &SearchRun) -> String {
         );
     }
     b.push_str(&plots(&diag_plots));
+    b
+}
+
+/// Every epoch in one table.
+fn epochs_table(run: &SearchRun) -> String {
+    let h = &run.history;
+    let sel = &run.selection;
+    let mut b = String::new();
     b.push_str("<h3>Per epoch</h3>\n<div class=\"scroll\"><table>\n");
     b.push_str(
         "<tr><th rowspan=\"2\">epoch</th><th rowspan=\"2\">temperature</th><th rowspan=\"2\">lr</th>\
@@ -527,8 +555,13 @@ fn search_report(run: &SearchRun) -> String {
         b.push_str(&row(&cells, (r.epoch == sel.epoch).then_some("selected")));
     }
     b.push_str("</table></div>\n");
+    b
+}
 
-    // Cost.
+/// Wall time, throughput and the environments the search ran in.
+fn cost_section(run: &SearchRun) -> String {
+    let h = &run.history;
+    let mut b = String::new();
     let total: f64 = h.iter().map(|r| r.seconds).filter(|s| s.is_finite()).sum();
     b.push_str("<h2>Search cost</h2>\n");
     b.push_str(&kv_table(&[
@@ -546,8 +579,13 @@ fn search_report(run: &SearchRun) -> String {
         ),
     ]));
     b.push_str(&environment_section(&run.environments));
+    b
+}
 
-    // Configuration.
+/// The configuration, with the candidate ops and the temperature schedule spelled out.
+fn config_section(run: &SearchRun) -> String {
+    let c = &run.config;
+    let mut b = String::new();
     let schedule = c.schedule();
     b.push_str("<h2>Configuration (config.json)</h2>\n");
     b.push_str(&kv_table(&[
@@ -563,7 +601,12 @@ fn search_report(run: &SearchRun) -> String {
     ]));
     b.push_str(&config_table(c));
     b.push_str(&files_section(&run.dir));
-    page(&format!("entrannas search report: {name}"), "", &b, None)
+    b
+}
+
+/// `plot` with a vertical marker at the selected epoch.
+fn selection_marker(plot: LinePlot, epoch: usize) -> LinePlot {
+    plot.with_marker(shown(epoch) as f64, format!("selected ({})", shown(epoch)))
 }
 
 fn train_report(run: &TrainRun) -> String {

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 
-use entrannas_cell::{Genotype, TargetCost, TargetLayout, TargetNetSpec, genotype_svg};
+use entrannas_cell::{Genotype, TargetCost, TargetLayout, TargetNetSpec};
+use entrannas_diagram::genotype_svg;
 use entrannas_eval::TrainConfig;
 use entrannas_relax::{ArchFile, CellArch};
 use entrannas_report::html::{check_well_formed, external_references};
@@ -371,6 +372,12 @@ fn evolution_has_one_frame_per_epoch_inline_and_on_disk() {
         assert!(part.contains(&format!("{:.4}", r.tau)));
         assert!(part.contains(&format!("{:.2}%", 100.0 * r.child_accuracy)));
     }
+    // The tables name nodes as the diagrams label them: the inputs c_{k-2}, c_{k-1},
+    // intermediate nodes from 0 (the third epoch's cell is DARTS V2, whose normal
+    // node 0 takes two sep_conv_3x3 from the inputs, node 3 a skip_connect from
+    // c_{k-2} and a dil_conv_3x3 from node 0).
+    assert!(parts[2].contains("sep_conv_3x3 from c_{k-2}, sep_conv_3x3 from c_{k-1}"));
+    assert!(parts[2].contains("skip_connect from c_{k-2}, dil_conv_3x3 from 0"));
     // Only the first frame is shown before the script runs; the controls exist.
     assert_eq!(html.matches("class=\"frame active\"").count(), 1);
     for control in ["id=\"prev\"", "id=\"next\"", "id=\"slider\"", "max=\"2\""] {

@@ -161,6 +161,9 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, in the order the CLI lists them.
+    pub const ALL: [Preset; 2] = [Preset::Quick, Preset::Paper];
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
@@ -178,26 +181,7 @@ impl Preset {
     }
 }
 
-impl FromStr for Preset {
-    type Err = SearchError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Preset::Quick, Preset::Paper]
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| SearchError::InvalidChoice {
-                what: "preset",
-                value: s.to_string(),
-                valid: "quick, paper".into(),
-            })
-    }
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+crate::space::named_enum!(Preset, "preset");
 
 /// The quick preset's architecture learning rate (see [`SearchConfig::quick`]).
 const QUICK_ARCH_LR: f64 = 0.01;

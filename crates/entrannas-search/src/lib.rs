@@ -8,6 +8,7 @@ mod error;
 mod history;
 #[cfg(test)]
 mod isolated;
+mod measure;
 pub mod memory;
 pub mod parallel;
 mod run;

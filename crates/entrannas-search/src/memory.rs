@@ -9,9 +9,9 @@
 //! (docs/PERFORMANCE.md, "Peak memory of the ladder").
 
 use entrannas_cell::CellWork;
+use entrannas_ops::FLOAT_BYTES as FLOAT;
 pub use entrannas_ops::MemoryEstimate;
 use entrannas_ops::OpRegistry;
-use entrannas_ops::resources::FLOAT_BYTES as FLOAT;
 
 use crate::SearchError;
 use crate::config::SearchConfig;

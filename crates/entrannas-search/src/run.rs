@@ -22,8 +22,9 @@ use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
-use entrannas_cell::{TargetLayout, TargetNetSpec, cell_svg, target_net_cost};
+use entrannas_cell::{TargetLayout, TargetNetSpec, target_net_cost};
 use entrannas_data::{OpenedDataset, SearchSplit};
+use entrannas_diagram::cell_svg;
 use entrannas_ops::{BackendFailure, OpRegistry, catch_backend_panic};
 use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE, SUMMARY_CSV, SUMMARY_JSON};
 use entrannas_run::{

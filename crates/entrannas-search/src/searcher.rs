@@ -9,18 +9,18 @@
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor};
 use entrannas_cell::{CellPlan, CellTopology, Genotype, OpCount};
 use entrannas_data::{DatasetInfo, ImageBatch, ImageDataset, Prefetch, epoch_order};
-use entrannas_ops::resources::EpochProjection;
-use entrannas_ops::{OpRegistry, PreciseStatistics, clip_global_norm};
+use entrannas_ops::EpochProjection;
+use entrannas_ops::{OpRegistry, clip_global_norm};
 use entrannas_relax::{
     ArchFile, ArchParams, ArchParamsConfig, CellReport, CellType, DeriveReport, DroppedEdges, Rule,
     derive_report,
@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::config::SearchConfig;
+use crate::measure::{count_correct, scalars};
 use crate::parallel::{StepTarget, parallel_step};
 use crate::space::Method;
-use crate::supernet::{Architecture, CellArchitecture, CellDrift, SuperNet};
+use crate::supernet::{Architecture, CellArchitecture, SuperNet};
 
 /// The weight optimizer's type.
 pub type WeightOptimizer<B> =
@@ -166,18 +167,18 @@ pub struct StepOutput<B: AutodiffBackend> {
 /// The state of a search: super-net, architecture parameters and their optimizers.
 pub struct Searcher<B: AutodiffBackend> {
     /// The configuration.
-    pub config: SearchConfig,
+    pub(crate) config: SearchConfig,
     ops: Vec<String>,
     topology: CellTopology,
     /// The super-net.
-    pub net: SuperNet<B>,
+    pub(crate) net: SuperNet<B>,
     /// The architecture parameters.
-    pub arch: ArchParams<B>,
+    pub(crate) arch: ArchParams<B>,
     /// The weight optimizer (SGD).
-    pub weight_optimizer: WeightOptimizer<B>,
+    pub(crate) weight_optimizer: WeightOptimizer<B>,
     /// The architecture optimizer (Adam).
-    pub arch_optimizer: ArchOptimizer<B>,
-    device: B::Device,
+    pub(crate) arch_optimizer: ArchOptimizer<B>,
+    pub(crate) device: B::Device,
     /// Where the shards of a data-parallel step run (shard `s` on `devices[s mod n]`).
     devices: Vec<B::Device>,
 }
@@ -282,6 +283,21 @@ impl<B: AutodiffBackend> Searcher<B> {
         Ok(())
     }
 
+    /// The configuration it searches with.
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    /// The super-net (its weights, as trained so far).
+    pub fn net(&self) -> &SuperNet<B> {
+        &self.net
+    }
+
+    /// The architecture parameters (as learned so far).
+    pub fn arch(&self) -> &ArchParams<B> {
+        &self.arch
+    }
+
     /// The candidate op names (coefficient columns).
     pub fn ops(&self) -> &[String] {
         &self.ops
@@ -322,7 +338,7 @@ impl<B: AutodiffBackend> Searcher<B> {
         })
     }
 
-    fn architecture(
+    pub(crate) fn architecture(
         &self,
         derivation: &Derivation,
         tau: f64,
@@ -599,25 +615,6 @@ impl<B: AutodiffBackend> Searcher<B> {
         })
     }
 
-    /// Accuracy of the super-net and of the child-net (derived paths only) on
-    /// `dataset`, with batch-norm running statistics (no gradients).
-    pub fn evaluate(
-        &self,
-        dataset: &ImageDataset,
-        derivation: &Derivation,
-        tau: f64,
-    ) -> Result<(f64, f64), SearchError> {
-        let net = self.net.valid();
-        let arch = inner_architecture(&self.architecture(derivation, tau, true)?);
-        let [supernet, child] = self.accuracies(dataset, |images| {
-            [
-                net.forward(images.clone(), &arch),
-                net.forward_child(images, &derivation.normal, &derivation.reduce),
-            ]
-        })?;
-        Ok((supernet, child))
-    }
-
     /// Times a few iterations of epoch 0 as [`Searcher::train_epoch`] runs them (the
     /// first on its own, then `timed` more; `after_step` runs after each, for a memory
     /// probe) and the end-of-epoch evaluation on two batches of `val_eval` (and, when
@@ -713,188 +710,8 @@ impl<B: AutodiffBackend> Searcher<B> {
             evaluation_seconds,
         ))
     }
-
-    /// The gradient of the architecture loss on `val` with respect to `alpha`, normal
-    /// and reduction cells (`[edges, K]` each, row-major, on the host), as the
-    /// architecture step computes it before Adam (weight decay not added); nothing is
-    /// updated except the batch norms' running statistics, as in a step.
-    ///
-    /// # Errors
-    /// As [`Searcher::step`].
-    pub fn architecture_gradient(
-        &self,
-        val: &ImageBatch<B>,
-        derivation: &Derivation,
-        tau: f64,
-    ) -> Result<(Vec<f64>, Vec<f64>), SearchError> {
-        let net = self.net.clone().no_grad();
-        let (method, lambda) = (self.config.method, self.config.lambda);
-        let (loss, _) = architecture_loss(&net, &self.arch, method, lambda, derivation, tau, val)?;
-        let grads = loss.backward();
-        let host = |param: &burn::module::Param<Tensor<B, 2>>| -> Vec<f64> {
-            param
-                .val()
-                .grad(&grads)
-                .map(|g| g.to_data().iter::<f64>().collect())
-                .unwrap_or_default()
-        };
-        Ok((host(&self.arch.alpha_normal), host(&self.arch.alpha_reduce)))
-    }
-
-    /// The child-net's drift from the super-net cell by cell
-    /// ([`crate::supernet::SuperNet::cell_drift`]) on the first `batches` batches of
-    /// `dataset`, with the running statistics, every figure averaged over the batches.
-    ///
-    /// # Errors
-    /// A data error, or an empty dataset.
-    pub fn cell_drift(
-        &self,
-        dataset: &ImageDataset,
-        derivation: &Derivation,
-        tau: f64,
-        batches: usize,
-    ) -> Result<Vec<CellDrift>, SearchError> {
-        let net = self.net.valid();
-        let arch = inner_architecture(&self.architecture(derivation, tau, true)?);
-        let len = (batches * self.config.batch_size).min(dataset.len());
-        let loader = Prefetch::start(dataset, (0..len).collect(), self.config.batch_size, 0);
-        let mut sum: Option<Vec<CellDrift>> = None;
-        let mut count = 0usize;
-        while let Some(batch) = loader.next_batch::<B::InnerBackend>(&self.device)? {
-            let drift = net.cell_drift(batch.images, &arch, &derivation.normal, &derivation.reduce);
-            count += 1;
-            sum = Some(match sum {
-                None => drift,
-                Some(mut total) => {
-                    for (t, d) in total.iter_mut().zip(&drift) {
-                        t.supernet = (t.supernet.0 + d.supernet.0, t.supernet.1 + d.supernet.1);
-                        t.child = (t.child.0 + d.child.0, t.child.1 + d.child.1);
-                        t.relative_difference += d.relative_difference;
-                        t.local_difference += d.local_difference;
-                    }
-                    total
-                }
-            });
-        }
-        let mut drift =
-            sum.ok_or_else(|| SearchError::Config("no image to measure the drift on".into()))?;
-        let n = count as f64;
-        for d in &mut drift {
-            d.supernet = (d.supernet.0 / n, d.supernet.1 / n);
-            d.child = (d.child.0 / n, d.child.1 / n);
-            d.relative_difference /= n;
-            d.local_difference /= n;
-        }
-        Ok(drift)
-    }
-
-    /// Accuracies of the super-net and of the child-net on `dataset`, each after
-    /// re-estimating its batch-norm running statistics (BN recalibration): the first
-    /// `batches` batches of `calibration` (with epoch `epoch`'s augmentation) go
-    /// through the network in training mode, without gradients and without changing a
-    /// weight, each batch norm's statistics become the uniform average of those
-    /// batches' statistics ([`PreciseStatistics`]), then the network is evaluated as in
-    /// [`Searcher::evaluate`]. The super-net's running statistics are restored
-    /// afterwards, so the search continues exactly as if this had not been measured.
-    ///
-    /// Running statistics describe the paths the training batches took: a child-net
-    /// whose Engine cells' weighted mixtures become plain sums of the derived paths,
-    /// and a super-net whose Transit cells followed a derivation that changed during
-    /// the last batches, both see activations their statistics do not describe.
-    /// Recalibrating both compares the two architectures alone.
-    pub fn evaluate_recalibrated(
-        &mut self,
-        calibration: &ImageDataset,
-        dataset: &ImageDataset,
-        derivation: &Derivation,
-        tau: f64,
-        batches: usize,
-        epoch: usize,
-    ) -> Result<(f64, f64), SearchError> {
-        // `into_record` folds every pending running-statistics update in first.
-        let saved = self.net.clone().into_record();
-        let measure = || -> Result<(f64, f64), SearchError> {
-            let arch = self.architecture(derivation, tau, true)?;
-            let inference = inner_architecture(&arch);
-            self.recalibrate(calibration, batches, epoch, |net, images| {
-                net.forward(images, &arch)
-            })?;
-            let net = self.net.valid();
-            let [supernet] =
-                self.accuracies(dataset, |images| [net.forward(images, &inference)])?;
-            // The Transit cells' batch norms serve both networks: re-estimated again.
-            self.recalibrate(calibration, batches, epoch, |net, images| {
-                net.forward_child(images, &derivation.normal, &derivation.reduce)
-            })?;
-            let net = self.net.valid();
-            let [child] = self.accuracies(dataset, |images| {
-                [net.forward_child(images, &derivation.normal, &derivation.reduce)]
-            })?;
-            Ok((supernet, child))
-        };
-        let accuracies = measure();
-        self.net = self.net.clone().load_record(saved);
-        accuracies
-    }
-
-    /// Sets the running statistics of every batch norm that `forward` reaches to
-    /// their average over the first `batches` batches of `calibration`.
-    fn recalibrate(
-        &self,
-        calibration: &ImageDataset,
-        batches: usize,
-        epoch: usize,
-        forward: impl Fn(&SuperNet<B>, Tensor<B, 4>) -> Tensor<B, 2>,
-    ) -> Result<(), SearchError> {
-        // Without gradients nothing is recorded for a backward pass, but the backend
-        // still tracks autodiff, so batch norm normalizes by batch statistics and
-        // updates the running ones, which every clone shares.
-        let mut calibrating = self.net.clone().no_grad();
-        let mut precise = PreciseStatistics::new(&calibrating);
-        let len = (batches * self.config.batch_size).min(calibration.len());
-        let loader = Prefetch::start(
-            calibration,
-            (0..len).collect(),
-            self.config.batch_size,
-            epoch,
-        );
-        while let Some(batch) = loader.next_batch::<B>(&self.device)? {
-            calibrating = PreciseStatistics::reset(calibrating);
-            let _ = forward(&calibrating, batch.images);
-            precise.add(&calibrating);
-        }
-        // The clones share their running statistics: this sets the super-net's.
-        let _ = precise.apply(calibrating);
-        Ok(())
-    }
-
-    /// The fraction of the first `eval_limit` images of `dataset` that each of the
-    /// `N` forward passes classifies correctly (one read-back at the end).
-    fn accuracies<const N: usize>(
-        &self,
-        dataset: &ImageDataset,
-        forwards: impl Fn(Tensor<B::InnerBackend, 4>) -> [Tensor<B::InnerBackend, 2>; N],
-    ) -> Result<[f64; N], SearchError> {
-        let len = self
-            .config
-            .eval_limit
-            .map_or(dataset.len(), |l| l.min(dataset.len()));
-        let batches = Prefetch::start(dataset, (0..len).collect(), self.config.batch_size, 0);
-        let mut correct: [Tensor<B::InnerBackend, 1>; N] =
-            core::array::from_fn(|_| Tensor::zeros([1], &self.device));
-        let mut total = 0usize;
-        while let Some(batch) = batches.next_batch::<B::InnerBackend>(&self.device)? {
-            total += batch.targets.dims()[0];
-            for (sum, logits) in correct.iter_mut().zip(forwards(batch.images)) {
-                *sum = sum.clone() + count_correct(logits, batch.targets.clone());
-            }
-        }
-        let total = total.max(1) as f64;
-        Ok(scalars(correct).map(|c| c / total))
-    }
 }
 
-/// `arch` on the backend without autodiff, for evaluation.
 /// The architecture a forward pass runs: `arch`'s coefficients at temperature `tau`
 /// (detached for a weight step) with `derivation`'s plans.
 fn architecture<B: AutodiffBackend>(
@@ -978,32 +795,8 @@ pub(crate) fn weight_loss<B: AutodiffBackend>(
     Ok((loss, correct, count))
 }
 
-fn inner_architecture<B: AutodiffBackend>(arch: &Architecture<B>) -> Architecture<B::InnerBackend> {
-    let inner = |a: &CellArchitecture<B>| CellArchitecture {
-        coefficients: a.coefficients.clone().inner(),
-        plan: a.plan.clone(),
-        active: a.active.clone(),
-    };
-    Architecture {
-        normal: inner(&arch.normal),
-        reduce: inner(&arch.reduce),
-    }
-}
-
 fn scalar<Bk: Backend>(t: Tensor<Bk, 1>) -> f64 {
     t.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
-}
-
-/// The values of `N` one-element tensors, read back to the host together.
-fn scalars<Bk: Backend, const N: usize>(parts: [Tensor<Bk, 1>; N]) -> [f64; N] {
-    let data = Tensor::cat(parts.to_vec(), 0).into_data();
-    let mut values = data.iter::<f64>();
-    core::array::from_fn(|_| values.next().unwrap_or(f64::NAN))
-}
-
-fn count_correct<Bk: Backend>(logits: Tensor<Bk, 2>, targets: Tensor<Bk, 1, Int>) -> Tensor<Bk, 1> {
-    let [n, _] = logits.dims();
-    logits.argmax(1).reshape([n]).equal(targets).float().sum()
 }
 
 fn diagnostics(

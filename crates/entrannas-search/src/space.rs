@@ -73,6 +73,9 @@ pub enum OpSpace {
 }
 
 impl OpSpace {
+    /// Every space, in the order the CLI lists them.
+    pub const ALL: [OpSpace; 2] = [OpSpace::Standard, OpSpace::Extended];
+
     /// The op names of this space for `method` (DST drops `none`).
     pub fn ops(self, method: Method) -> Vec<String> {
         let all: &[OpKind] = match self {
@@ -109,6 +112,14 @@ pub enum EnginePlacement {
 }
 
 impl EnginePlacement {
+    /// Every placement, in the order the CLI lists them.
+    pub const ALL: [EnginePlacement; 4] = [
+        EnginePlacement::First,
+        EnginePlacement::Last,
+        EnginePlacement::Half,
+        EnginePlacement::All,
+    ];
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
@@ -142,18 +153,20 @@ impl EnginePlacement {
     }
 }
 
-macro_rules! cli_enum {
-    ($ty:ty, $what:literal, [$($variant:expr),+]) => {
+/// `FromStr` (by the name, an unknown one refused with the list) and `Display` (the
+/// name) for an enum with `ALL` and `name`.
+macro_rules! named_enum {
+    ($ty:ty, $what:literal) => {
         impl FromStr for $ty {
             type Err = SearchError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                [$($variant),+]
+                <$ty>::ALL
                     .into_iter()
                     .find(|v| v.name() == s)
                     .ok_or_else(|| SearchError::InvalidChoice {
                         what: $what,
                         value: s.to_string(),
-                        valid: [$($variant.name()),+].join(", "),
+                        valid: <$ty>::ALL.map(<$ty>::name).join(", "),
                     })
             }
         }
@@ -165,22 +178,10 @@ macro_rules! cli_enum {
     };
 }
 
-cli_enum!(
-    Method,
-    "method",
-    [Method::Entran, Method::Dst, Method::Darts]
-);
-cli_enum!(OpSpace, "op space", [OpSpace::Standard, OpSpace::Extended]);
-cli_enum!(
-    EnginePlacement,
-    "engine placement",
-    [
-        EnginePlacement::First,
-        EnginePlacement::Last,
-        EnginePlacement::Half,
-        EnginePlacement::All
-    ]
-);
+named_enum!(Method, "method");
+named_enum!(OpSpace, "op space");
+named_enum!(EnginePlacement, "engine placement");
+pub(crate) use named_enum;
 
 #[cfg(test)]
 mod tests {

@@ -74,7 +74,7 @@ fn two_steps(method: Method, threads: usize) -> (Vec<u32>, Vec<u32>) {
                 .unwrap();
         }
         B::sync(&device).unwrap();
-        (bits(&searcher.net), bits(&searcher.arch))
+        (bits(searcher.net()), bits(searcher.arch()))
     })
 }
 

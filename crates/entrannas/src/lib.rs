@@ -19,7 +19,8 @@
 //! ```
 //!
 //! The layers, each usable alone: [`ops`] (the operation zoo and its registry),
-//! [`cell`] (cells, genotypes, the target-net's plan), [`relax`] (the relaxation and
+//! [`cell`] (cells, genotypes, the target-net's plan), [`diagram`] (cell diagrams as SVG
+//! or Graphviz DOT), [`relax`] (the relaxation and
 //! derivation math), [`data`] (datasets, augmentation), [`search`] (the super-net and
 //! its bi-level search), [`eval`] (training a genotype's target-net), [`report`] (the
 //! HTML reports), and [`run`] beneath search and training (run directories,
@@ -30,6 +31,7 @@
 pub use burn;
 pub use entrannas_cell as cell;
 pub use entrannas_data as data;
+pub use entrannas_diagram as diagram;
 pub use entrannas_eval as eval;
 pub use entrannas_ops as ops;
 pub use entrannas_relax as relax;

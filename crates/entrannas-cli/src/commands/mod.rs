@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod common;
 pub mod data;
 pub mod derive;
 pub mod info;

@@ -9,12 +9,15 @@ use entrannas_data::{OpenOptions, OpenedDataset, open};
 use entrannas_ops::{DepthwiseConv, OpRegistry};
 use entrannas_run::{Environment, RunDir, RunsPlan};
 use entrannas_search::{
-    EnginePlacement, Method, OpSpace, Preset, SearchConfig, SearchError, resume_search,
-    resume_searches, run_search, run_searches,
+    EnginePlacement, Method, OpSpace, Preset, SearchConfig, resume_search, resume_searches,
+    run_search, run_searches,
 };
 
 use crate::backend::{
     DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, memory_probe, parse_devices,
+};
+use crate::commands::common::{
+    ChoiceParser, DatasetArgs, OutputArgs, ScheduleArgs, override_fields, override_shared,
 };
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, SearchProgress};
@@ -30,17 +33,11 @@ pub struct SearchArgs {
     /// Starting configuration: `quick` (C = 8, 5 cells, 4 epochs at batch 64: minutes
     /// on a CPU; the default without --dataset) or `paper` (C = 16, 8 cells, 50 epochs
     /// at batch 512; the default with --dataset).
-    #[arg(long, conflicts_with = "config")]
-    pub preset: Option<String>,
+    #[arg(long, conflicts_with = "config", value_parser = ChoiceParser::<Preset>::new())]
+    pub preset: Option<Preset>,
     /// Continue the search in this run directory from its last checkpoint.
     #[arg(long, conflicts_with = "config")]
     pub resume: Option<PathBuf>,
-    /// Run directory (default: `runs/<UTC timestamp>`).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Overwrite a run directory that already holds a run.
-    #[arg(long)]
-    pub force: bool,
     /// Run N searches with seeds seed, seed + 1, ... in subdirectories
     /// `run-<i>-seed-<s>` of the run directory and keep the best (highest child-net
     /// accuracy of the selected epoch), with `summary.json` and `summary.csv`.
@@ -58,20 +55,21 @@ pub struct SearchArgs {
     /// by its own statistics, so results depend on N, not on the devices.
     #[arg(long)]
     pub shards: Option<usize>,
-    /// `entran`, `dst` or `darts`.
-    #[arg(long)]
-    pub method: Option<String>,
-    /// `standard` (8 ops) or `extended` (13 ops).
-    #[arg(long)]
-    pub space: Option<String>,
+    /// The search: EnTranNAS (`entran`), EnTranNAS-DST (`dst`) or DARTS (`darts`).
+    #[arg(long, value_parser = ChoiceParser::<Method>::new())]
+    pub method: Option<Method>,
+    /// The candidate operations: `standard` (DARTS's 8) or `extended` (13).
+    #[arg(long, value_parser = ChoiceParser::<OpSpace>::new())]
+    pub space: Option<OpSpace>,
     /// The candidate operations, comma separated, instead of a space's list: any of
     /// the registered ops (an unknown name is an error that lists them), for example
     /// `none,skip_connect,sep_conv_3x3,sep_conv_5x5,max_pool_3x3`.
     #[arg(long, value_delimiter = ',', conflicts_with = "space")]
     pub ops: Option<Vec<String>>,
-    /// Engine-cell placement: `first`, `last`, `half`, `all`.
-    #[arg(long)]
-    pub engine: Option<String>,
+    /// Which cells are Engine cells: the first normal and reduction cell (`first`), the
+    /// last ones (`last`), the first half (`half`) or every cell (`all`).
+    #[arg(long, value_parser = ChoiceParser::<EnginePlacement>::new())]
+    pub engine: Option<EnginePlacement>,
     /// Bottleneck ratio; 0 turns the bottleneck off.
     #[arg(long)]
     pub bottleneck: Option<usize>,
@@ -81,39 +79,15 @@ pub struct SearchArgs {
     /// DST sparsity weight lambda.
     #[arg(long)]
     pub lambda: Option<f64>,
-    /// Epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Batch size.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Weight learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
     /// Architecture learning rate.
     #[arg(long)]
     pub arch_lr: Option<f64>,
-    /// Initial channels C.
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// Cells L.
-    #[arg(long)]
-    pub layers: Option<usize>,
     /// Intermediate nodes per cell.
     #[arg(long)]
     pub nodes: Option<usize>,
     /// Cap on `skip_connect`s per cell (top-2 methods).
     #[arg(long)]
     pub max_skip: Option<usize>,
-    /// Seed of everything.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Dataset: embedded (default), fashion-mnist, mnist, cifar10, cifar100, folder.
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Dataset directory.
-    #[arg(long)]
-    pub data_dir: Option<String>,
     /// Fraction of every class of the training set that trains the weights.
     #[arg(long)]
     pub train_portion: Option<f64>,
@@ -126,28 +100,17 @@ pub struct SearchArgs {
     /// Temperature at the last epoch (sets the per-epoch factor).
     #[arg(long)]
     pub tau_final: Option<f64>,
-    /// Leave undecodable image files out (counted and reported) instead of stopping.
-    #[arg(long)]
-    pub skip_bad_images: bool,
-    /// Stop each epoch after this many steps.
-    #[arg(long)]
-    pub steps_per_epoch: Option<usize>,
-    /// Evaluate on at most this many validation images per epoch.
-    #[arg(long)]
-    pub eval_limit: Option<usize>,
     /// Training batches whose averaged statistics replace the super-net's and the
     /// child-net's batch-norm statistics before their second (recalibrated) accuracy
     /// each epoch; 0 skips it (default 40).
     #[arg(long)]
     pub child_bn_batches: Option<usize>,
-    /// Print the plan (parameters, estimated peak memory, steps) and exit without
-    /// searching or writing anything.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Search even when the memory estimate exceeds the memory available (the estimate
-    /// can be wrong; docs/BENCHMARKS.md says how it is made).
-    #[arg(long)]
-    pub ignore_memory_estimate: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
 }
 
 impl SearchArgs {
@@ -162,52 +125,32 @@ impl SearchArgs {
             self.bottleneck.is_some(),
             self.no_sharing,
             self.lambda.is_some(),
-            self.epochs.is_some(),
-            self.batch_size.is_some(),
-            self.lr.is_some(),
             self.arch_lr.is_some(),
-            self.channels.is_some(),
-            self.layers.is_some(),
             self.nodes.is_some(),
             self.max_skip.is_some(),
-            self.seed.is_some(),
-            self.dataset.is_some(),
-            self.data_dir.is_some(),
             self.train_portion.is_some(),
-            self.skip_bad_images,
             self.val_portion.is_some(),
             self.tau0.is_some(),
             self.tau_final.is_some(),
-            self.steps_per_epoch.is_some(),
-            self.eval_limit.is_some(),
             self.child_bn_batches.is_some(),
             self.shards.is_some(),
-            self.out.is_some(),
-            self.force,
             self.runs.is_some(),
+            self.output.makes_a_run(),
+            self.data.any(),
+            self.schedule.any(),
         ];
         options.into_iter().any(|o| o)
     }
 }
 
-fn parse<T: std::str::FromStr<Err = SearchError>>(
-    value: &Option<String>,
-) -> Result<Option<T>, CliError> {
-    value
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(CliError::from)
-}
-
 /// The preset a search starts from: `--preset`, else `quick` when neither `--config`
 /// nor `--dataset` is given (the README's first command), else `paper`.
-pub fn preset(args: &SearchArgs) -> Result<Preset, CliError> {
-    Ok(match parse::<Preset>(&args.preset)? {
+pub fn preset(args: &SearchArgs) -> Preset {
+    match args.preset {
         Some(preset) => preset,
-        None if args.config.is_none() && args.dataset.is_none() => Preset::Quick,
+        None if args.config.is_none() && args.data.dataset.is_none() => Preset::Quick,
         None => Preset::Paper,
-    })
+    }
 }
 
 /// The configuration: `--config` or the preset, then flags.
@@ -216,19 +159,19 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
         Some(path) => SearchConfig::read(path).map_err(|e| {
             CliError::Usage(format!("cannot read search config {}: {e}", path.display()))
         })?,
-        None => preset(args)?.config(),
+        None => preset(args).config(),
     };
-    if let Some(v) = parse::<Method>(&args.method)? {
+    if let Some(v) = args.method {
         c.method = v;
     }
-    if let Some(v) = parse::<OpSpace>(&args.space)? {
+    if let Some(v) = args.space {
         c.space = v;
         c.candidate_ops = None;
     }
     if let Some(ops) = &args.ops {
         c.candidate_ops = Some(ops.iter().map(|op| op.trim().to_string()).collect());
     }
-    if let Some(v) = parse::<EnginePlacement>(&args.engine)? {
+    if let Some(v) = args.engine {
         c.engine = v;
     }
     if let Some(v) = args.bottleneck {
@@ -237,39 +180,10 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
     if args.no_sharing {
         c.sharing = false;
     }
-    macro_rules! set {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
-    }
-    set!(
-        lambda,
-        epochs,
-        batch_size,
-        lr,
-        arch_lr,
-        channels,
-        layers,
-        nodes,
-        seed,
-        dataset,
-        train_portion,
-        child_bn_batches,
-        shards
-    );
-    macro_rules! set_option {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
-    }
-    set_option!(
-        max_skip,
-        data_dir,
-        steps_per_epoch,
-        eval_limit,
-        val_portion,
-        tau0,
-        tau_final
-    );
-    if args.skip_bad_images {
-        c.skip_bad_images = true;
-    }
+    override_shared!(args.data, args.schedule => c);
+    override_fields!(args => c;
+        set: lambda, arch_lr, nodes, train_portion, child_bn_batches, shards;
+        wrap: max_skip, val_portion, tau0, tau_final);
     c.validate()?;
     c.validate_ops(&OpRegistry::default())?;
     Ok(c)
@@ -524,8 +438,8 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
     )?;
     let limit = crate::memory::limit_for(&devices[0]);
     let fits = crate::memory::check("search", &estimate, config.batch_size, limit.as_ref());
-    if args.dry_run {
-        let timed = fits.is_ok() || args.ignore_memory_estimate;
+    if args.output.dry_run {
+        let timed = fits.is_ok() || args.output.ignore_memory_estimate;
         let task = DryRun {
             config,
             data,
@@ -538,14 +452,17 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
         println!("{}", dispatch_devices(&devices, task)??);
         return Ok(());
     }
-    if !args.ignore_memory_estimate {
+    if !args.output.ignore_memory_estimate {
         fits?;
     }
     let run = match run {
         Some(run) => run,
         None => RunDir::create(
-            args.out.clone().unwrap_or_else(|| default_run_dir("")),
-            args.force,
+            args.output
+                .out
+                .clone()
+                .unwrap_or_else(|| default_run_dir("")),
+            args.output.force,
         )?,
     };
     crate::alloc_guard::set_context(format!(
@@ -671,7 +588,10 @@ mod tests {
         let quick = build_config(&SearchArgs::default()).unwrap();
         assert_eq!(quick, SearchConfig::quick());
         let args = SearchArgs {
-            dataset: Some("fashion-mnist".into()),
+            data: DatasetArgs {
+                dataset: Some("fashion-mnist".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert_eq!(
@@ -679,23 +599,48 @@ mod tests {
             SearchConfig::paper().with_dataset("fashion-mnist".into())
         );
         // An explicit preset wins; flags override it.
-        let args = SearchArgs {
-            preset: Some("paper".into()),
-            epochs: Some(3),
-            ..Default::default()
-        };
+        let args = parse(&["--preset", "paper", "--epochs", "3"]).unwrap();
         assert_eq!(
             build_config(&args).unwrap(),
             SearchConfig::paper().with_epochs(3)
         );
-        let args = SearchArgs {
-            preset: Some("tiny".into()),
-            ..Default::default()
-        };
-        let err = build_config(&args).unwrap_err().to_string();
-        assert!(
-            err.contains("tiny") && err.contains("quick, paper"),
-            "{err}"
+    }
+
+    /// The flags as `entrannas search` reads them.
+    fn parse(flags: &[&str]) -> Result<SearchArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Search {
+            #[command(flatten)]
+            args: SearchArgs,
+        }
+        let argv = std::iter::once("search").chain(flags.iter().copied());
+        <Search as clap::Parser>::try_parse_from(argv).map(|s| s.args)
+    }
+
+    #[test]
+    fn named_choices_are_parsed_by_clap_and_an_unknown_one_lists_the_valid_ones() {
+        let args = parse(&["--method", "dst", "--space", "extended", "--engine", "last"]).unwrap();
+        let c = build_config(&args).unwrap();
+        assert_eq!(
+            (c.method, c.space, c.engine),
+            (Method::Dst, OpSpace::Extended, EnginePlacement::Last)
         );
+        for (flag, value, valid) in [
+            ("--preset", "tiny", "quick, paper"),
+            ("--method", "enas", "entran, dst, darts"),
+            ("--space", "huge", "standard, extended"),
+            ("--engine", "middle", "first, last, half, all"),
+        ] {
+            let Err(err) = parse(&[flag, value]) else {
+                panic!("{flag} {value} was accepted");
+            };
+            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(
+                text.contains(value) && text.contains(&format!("[possible values: {valid}]")),
+                "{text}"
+            );
+        }
     }
 }

@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use entrannas_cell::{
-    Genotype, TargetLayout, TargetNetSpec, genotype_dot, genotype_svg, target_net_cost,
-};
+use entrannas_cell::{Genotype, TargetLayout, TargetNetSpec, target_net_cost};
+use entrannas_diagram::{genotype_dot, genotype_svg};
 use entrannas_ops::OpRegistry;
 
 use crate::error::CliError;

@@ -14,6 +14,9 @@ use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE};
 use entrannas_run::{Environment, RunDir, RunsPlan};
 
 use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
+use crate::commands::common::{
+    ChoiceParser, DatasetArgs, OutputArgs, ScheduleArgs, override_fields, override_shared,
+};
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, TrainProgress};
 
@@ -30,49 +33,19 @@ pub struct TrainArgs {
     /// Continue the training in this run directory from its `last/` checkpoint.
     #[arg(long, conflicts_with_all = ["config", "genotype"])]
     pub resume: Option<PathBuf>,
-    /// Run directory (default: `runs/train-<UTC timestamp>`); with `--runs N`, the
-    /// directory of `run-0` ... `run-{N-1}` and `summary.json`.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Overwrite a run directory that already holds a run.
-    #[arg(long)]
-    pub force: bool,
-    /// Train N times with seeds seed, seed+1, ... and report mean and std of the final
-    /// test error.
+    /// Train N times with seeds seed, seed + 1, ... in subdirectories
+    /// `run-<i>-seed-<s>` of the run directory, and report mean and std of the final
+    /// test error (`summary.json`, `summary.csv`).
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
     /// Device: `cpu`, `flex`, `ndarray`, `wgpu[:N]`, `vulkan[:N]`, `metal`, `cuda[:N]`,
     /// `tch`, `tch:cuda[:N]`.
     #[arg(long)]
     pub device: Option<String>,
-    /// `cifar` (default) or `imagenet`: the paper's defaults of that setting.
-    #[arg(long)]
-    pub layout: Option<String>,
-    /// Dataset: embedded (default unless `--config` names one), fashion-mnist, mnist,
-    /// cifar10, cifar100, folder.
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Dataset directory.
-    #[arg(long)]
-    pub data_dir: Option<String>,
-    /// Leave undecodable image files out (counted and reported) instead of stopping.
-    #[arg(long)]
-    pub skip_bad_images: bool,
-    /// Initial channels C.
-    #[arg(long)]
-    pub channels: Option<usize>,
-    /// Cells L.
-    #[arg(long)]
-    pub layers: Option<usize>,
-    /// Epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Batch size.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
+    /// The target-net's shape and the paper's defaults for it: `cifar` (the default)
+    /// or `imagenet`.
+    #[arg(long, value_parser = ChoiceParser::<TargetLayout>::new())]
+    pub layout: Option<TargetLayout>,
     /// Drop-path probability at the end of training.
     #[arg(long)]
     pub drop_path: Option<f64>,
@@ -82,96 +55,56 @@ pub struct TrainArgs {
     /// Turn the auxiliary head off.
     #[arg(long)]
     pub no_auxiliary: bool,
-    /// Seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Stop each epoch after this many steps.
-    #[arg(long)]
-    pub steps_per_epoch: Option<usize>,
-    /// Evaluate on at most this many test images per epoch.
-    #[arg(long)]
-    pub eval_limit: Option<usize>,
-    /// Print the plan (parameters, estimated peak memory, steps, and the time per epoch
-    /// projected from a few timed steps on the device) and exit without training or
-    /// writing anything.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Train even when the memory estimate exceeds the memory the device can have (the
-    /// estimate can be wrong; docs/BENCHMARKS.md says how it is made).
-    #[arg(long)]
-    pub ignore_memory_estimate: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
 }
 
 impl TrainArgs {
     /// Whether any flag that changes the configuration or the output was given.
     fn overrides_config(&self) -> bool {
         let options = [
-            self.out.is_some(),
-            self.force,
             self.runs != 1,
             self.layout.is_some(),
-            self.dataset.is_some(),
-            self.data_dir.is_some(),
-            self.skip_bad_images,
-            self.channels.is_some(),
-            self.layers.is_some(),
-            self.epochs.is_some(),
-            self.batch_size.is_some(),
-            self.lr.is_some(),
             self.drop_path.is_some(),
             self.cutout.is_some(),
             self.no_auxiliary,
-            self.seed.is_some(),
-            self.steps_per_epoch.is_some(),
-            self.eval_limit.is_some(),
+            self.output.makes_a_run(),
+            self.data.any(),
+            self.schedule.any(),
         ];
         options.into_iter().any(|o| o)
     }
 }
 
 fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
-    let mut c = match (&args.config, args.layout.as_deref()) {
+    let mut c = match (&args.config, args.layout) {
         (Some(path), _) => TrainConfig::read(path).map_err(|e| {
             CliError::Usage(format!(
                 "cannot read training config {}: {e}",
                 path.display()
             ))
         })?,
-        (None, None | Some("cifar")) => TrainConfig::cifar(),
-        (None, Some("imagenet")) => TrainConfig::imagenet(),
-        (None, Some(other)) => {
-            return Err(CliError::Usage(format!(
-                "invalid layout `{other}`; valid: cifar, imagenet"
-            )));
-        }
+        (None, None | Some(TargetLayout::Cifar)) => TrainConfig::cifar(),
+        (None, Some(TargetLayout::Imagenet)) => TrainConfig::imagenet(),
     };
-    if args.config.is_none() && args.dataset.is_none() {
+    if args.config.is_none() && args.data.dataset.is_none() {
         // Like `search`, work out of the box: the embedded Fashion-MNIST subset.
         c.dataset = "embedded".into();
     }
-    if let Some(layout) = args.layout.as_deref() {
-        c.layout = layout
-            .parse::<TargetLayout>()
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(layout) = args.layout {
+        c.layout = layout;
     }
-    macro_rules! set {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
-    }
-    set!(
-        dataset, channels, layers, epochs, batch_size, lr, drop_path, seed
-    );
-    macro_rules! set_option {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = Some(v); } )* };
-    }
-    set_option!(data_dir, steps_per_epoch, eval_limit);
+    override_shared!(args.data, args.schedule => c);
+    override_fields!(args => c; set: drop_path; wrap: );
     if let Some(cutout) = args.cutout {
         c.cutout = (cutout > 0).then_some(cutout);
     }
     if args.no_auxiliary {
         c.auxiliary = false;
-    }
-    if args.skip_bad_images {
-        c.skip_bad_images = true;
     }
     c.validate()?;
     Ok(c)
@@ -296,6 +229,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             })?;
             let genotype = super::show::load_genotype(what)?;
             let out = args
+                .output
                 .out
                 .clone()
                 .unwrap_or_else(|| super::search::default_run_dir("train-"));
@@ -312,8 +246,8 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
     let estimate = job.estimate_memory(&data.info)?;
     let limit = crate::memory::limit_for(&device);
     let fits = crate::memory::check("training", &estimate, job.config.batch_size, limit.as_ref());
-    if args.dry_run {
-        let timed = fits.is_ok() || args.ignore_memory_estimate;
+    if args.output.dry_run {
+        let timed = fits.is_ok() || args.output.ignore_memory_estimate;
         let task = TrainDryRun {
             job,
             data,
@@ -325,7 +259,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
         println!("{}", dispatch(&device, task)??);
         return Ok(());
     }
-    if !args.ignore_memory_estimate {
+    if !args.output.ignore_memory_estimate {
         fits?;
     }
     crate::alloc_guard::set_context(format!(
@@ -340,7 +274,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             data,
             out,
             resume,
-            force: args.force,
+            force: args.output.force,
             runs: args.runs,
             device_pool: device_memory_reader(&device),
         },

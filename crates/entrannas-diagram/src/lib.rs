@@ -17,10 +17,12 @@
 //! between (or around) the nodes of each column it crosses.
 //!
 //! Diagrams never panic: an invalid cell (see
-//! [`CellGenotype::validate`](crate::CellGenotype::validate)) is drawn as far as it can
-//! be, leaving out connections and concat entries that name a node that does not exist.
+//! [`CellGenotype::validate`]) is drawn as far as it can be, leaving out connections and
+//! concat entries that name a node that does not exist.
 
-use crate::genotype::{CellGenotype, Genotype};
+#![warn(missing_docs)]
+
+use entrannas_cell::{CellGenotype, CellKind, Genotype};
 
 /// Horizontal distance between columns.
 const COL_GAP: f64 = 210.0;
@@ -52,6 +54,17 @@ const OUTPUT_FILL: &str = "#eee8aa"; // palegoldenrod
 /// The label of input node `i` of a cell with `inputs` inputs: `c_{k-(inputs-i)}`.
 pub fn input_label(i: usize, inputs: usize) -> String {
     format!("c_{{k-{}}}", inputs.saturating_sub(i))
+}
+
+/// The label of node `node` (DARTS numbering: the inputs first) of a cell with `inputs`
+/// inputs, as the diagrams show it: an input's [`input_label`], an intermediate node's
+/// number counted from the first intermediate node (`0, 1, ...`).
+pub fn node_label(node: usize, inputs: usize) -> String {
+    if node < inputs {
+        input_label(node, inputs)
+    } else {
+        (node - inputs).to_string()
+    }
 }
 
 /// The label of the cell output: `c_{k}`.
@@ -105,8 +118,8 @@ pub fn genotype_dot(genotype: &Genotype) -> String {
     out.push_str(DOT_DEFAULTS);
     for (kind, cell) in genotype.cells() {
         let title = match kind {
-            crate::CellKind::Normal => "normal cell",
-            crate::CellKind::Reduce => "reduction cell",
+            CellKind::Normal => "normal cell",
+            CellKind::Reduce => "reduction cell",
         };
         out.push_str(&format!(
             "  subgraph cluster_{kind} {{\n    label={};\n",
@@ -642,9 +655,9 @@ fn layout_nodes(cell: &CellGenotype) -> Vec<NodeBox> {
         .enumerate()
         .map(|(i, &layer)| {
             let (label, fill) = if i < cell.inputs {
-                (input_label(i, cell.inputs), INPUT_FILL)
+                (node_label(i, cell.inputs), INPUT_FILL)
             } else if i < total {
-                ((i - cell.inputs).to_string(), NODE_FILL)
+                (node_label(i, cell.inputs), NODE_FILL)
             } else {
                 (OUTPUT_LABEL.to_owned(), OUTPUT_FILL)
             };
@@ -724,8 +737,7 @@ fn svg_document(bbox: &BBox, title: &str, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin::{darts_v1, darts_v2, pc_darts};
-    use crate::genotype::Connection;
+    use entrannas_cell::{Connection, darts_v1, darts_v2, pc_darts};
 
     /// Checks that `svg` is well-formed XML (balanced tags, quoted attributes, escaped
     /// text) with an `<svg>` root; returns the element names in document order.
@@ -939,6 +951,16 @@ mod tests {
     }
 
     #[test]
+    fn nodes_are_labelled_from_the_inputs_then_from_0() {
+        assert_eq!(node_label(0, 2), "c_{k-2}");
+        assert_eq!(node_label(1, 2), "c_{k-1}");
+        assert_eq!(node_label(2, 2), "0");
+        assert_eq!(node_label(5, 2), "3");
+        assert_eq!(node_label(0, 3), "c_{k-3}");
+        assert_eq!(node_label(4, 3), "1");
+    }
+
+    #[test]
     fn text_is_escaped_and_other_input_counts_are_labelled() {
         let cell = CellGenotype {
             inputs: 3,
@@ -1050,7 +1072,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn random_cells_draw_well_formed_svg(cell in crate::testing::arb_cell()) {
+        fn random_cells_draw_well_formed_svg(cell in entrannas_cell::testing::arb_cell()) {
             let svg = cell_svg(&cell, "random");
             well_formed(&svg);
             let connections = cell.connections().count();
