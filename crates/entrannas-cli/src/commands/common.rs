@@ -67,6 +67,25 @@ impl<T: Choice> TypedValueParser for ChoiceParser<T> {
     }
 }
 
+/// The flags `search` and `train` share.
+#[derive(Args, Debug, Default)]
+pub struct SharedArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+}
+
+impl SharedArgs {
+    /// Whether any flag that changes the configuration or makes a new run directory
+    /// was given.
+    pub fn any(&self) -> bool {
+        self.output.makes_a_run() || self.data.any() || self.schedule.any()
+    }
+}
+
 /// Where a run's directory goes, and whether to plan only.
 #[derive(Args, Debug, Default)]
 pub struct OutputArgs {
@@ -181,15 +200,15 @@ macro_rules! override_fields {
 }
 pub(crate) use override_fields;
 
-/// Lays the shared groups ([`DatasetArgs`], [`ScheduleArgs`]) over a search's or a
-/// training's configuration (both name these fields alike).
+/// Lays the [`SharedArgs`] given over a search's or a training's configuration (both
+/// name these fields alike).
 macro_rules! override_shared {
-    ($data:expr, $schedule:expr => $config:expr) => {
-        $crate::commands::common::override_fields!($data => $config; set: dataset; wrap: data_dir);
-        if $data.skip_bad_images {
+    ($shared:expr => $config:expr) => {
+        $crate::commands::common::override_fields!($shared.data => $config; set: dataset; wrap: data_dir);
+        if $shared.data.skip_bad_images {
             $config.skip_bad_images = true;
         }
-        $crate::commands::common::override_fields!($schedule => $config;
+        $crate::commands::common::override_fields!($shared.schedule => $config;
             set: channels, layers, epochs, batch_size, lr, seed;
             wrap: steps_per_epoch, eval_limit);
     };

@@ -16,9 +16,7 @@ use entrannas_search::{
 use crate::backend::{
     DeviceSpec, DevicesTask, device_memory_reader, dispatch_devices, memory_probe, parse_devices,
 };
-use crate::commands::common::{
-    ChoiceParser, DatasetArgs, OutputArgs, ScheduleArgs, override_fields, override_shared,
-};
+use crate::commands::common::{ChoiceParser, SharedArgs, override_fields, override_shared};
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, SearchProgress};
 
@@ -106,11 +104,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub child_bn_batches: Option<usize>,
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub data: DatasetArgs,
-    #[command(flatten)]
-    pub schedule: ScheduleArgs,
+    pub shared: SharedArgs,
 }
 
 impl SearchArgs {
@@ -135,9 +129,7 @@ impl SearchArgs {
             self.child_bn_batches.is_some(),
             self.shards.is_some(),
             self.runs.is_some(),
-            self.output.makes_a_run(),
-            self.data.any(),
-            self.schedule.any(),
+            self.shared.any(),
         ];
         options.into_iter().any(|o| o)
     }
@@ -148,7 +140,7 @@ impl SearchArgs {
 pub fn preset(args: &SearchArgs) -> Preset {
     match args.preset {
         Some(preset) => preset,
-        None if args.config.is_none() && args.data.dataset.is_none() => Preset::Quick,
+        None if args.config.is_none() && args.shared.data.dataset.is_none() => Preset::Quick,
         None => Preset::Paper,
     }
 }
@@ -180,7 +172,7 @@ pub fn build_config(args: &SearchArgs) -> Result<SearchConfig, CliError> {
     if args.no_sharing {
         c.sharing = false;
     }
-    override_shared!(args.data, args.schedule => c);
+    override_shared!(args.shared => c);
     override_fields!(args => c;
         set: lambda, arch_lr, nodes, train_portion, child_bn_batches, shards;
         wrap: max_skip, val_portion, tau0, tau_final);
@@ -438,8 +430,8 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
     )?;
     let limit = crate::memory::limit_for(&devices[0]);
     let fits = crate::memory::check("search", &estimate, config.batch_size, limit.as_ref());
-    if args.output.dry_run {
-        let timed = fits.is_ok() || args.output.ignore_memory_estimate;
+    if args.shared.output.dry_run {
+        let timed = fits.is_ok() || args.shared.output.ignore_memory_estimate;
         let task = DryRun {
             config,
             data,
@@ -452,17 +444,18 @@ pub fn run(args: SearchArgs, depthwise: Option<DepthwiseConv>) -> Result<(), Cli
         println!("{}", dispatch_devices(&devices, task)??);
         return Ok(());
     }
-    if !args.output.ignore_memory_estimate {
+    if !args.shared.output.ignore_memory_estimate {
         fits?;
     }
     let run = match run {
         Some(run) => run,
         None => RunDir::create(
-            args.output
+            args.shared
+                .output
                 .out
                 .clone()
                 .unwrap_or_else(|| default_run_dir("")),
-            args.output.force,
+            args.shared.output.force,
         )?,
     };
     crate::alloc_guard::set_context(format!(
@@ -582,14 +575,18 @@ pub fn check_resumed_depthwise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::common::DatasetArgs;
 
     #[test]
     fn the_preset_is_quick_without_a_dataset_and_paper_with_one() {
         let quick = build_config(&SearchArgs::default()).unwrap();
         assert_eq!(quick, SearchConfig::quick());
         let args = SearchArgs {
-            data: DatasetArgs {
-                dataset: Some("fashion-mnist".into()),
+            shared: SharedArgs {
+                data: DatasetArgs {
+                    dataset: Some("fashion-mnist".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             ..Default::default()

@@ -14,9 +14,7 @@ use entrannas_run::names::{CONFIG_FILE, GENOTYPE_FILE};
 use entrannas_run::{Environment, RunDir, RunsPlan};
 
 use crate::backend::{BackendTask, DeviceSpec, device_memory_reader, dispatch, memory_probe};
-use crate::commands::common::{
-    ChoiceParser, DatasetArgs, OutputArgs, ScheduleArgs, override_fields, override_shared,
-};
+use crate::commands::common::{ChoiceParser, SharedArgs, override_fields, override_shared};
 use crate::error::CliError;
 use crate::progress::{EpochBar, PeakMemory, TrainProgress};
 
@@ -56,11 +54,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_auxiliary: bool,
     #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub data: DatasetArgs,
-    #[command(flatten)]
-    pub schedule: ScheduleArgs,
+    pub shared: SharedArgs,
 }
 
 impl TrainArgs {
@@ -72,9 +66,7 @@ impl TrainArgs {
             self.drop_path.is_some(),
             self.cutout.is_some(),
             self.no_auxiliary,
-            self.output.makes_a_run(),
-            self.data.any(),
-            self.schedule.any(),
+            self.shared.any(),
         ];
         options.into_iter().any(|o| o)
     }
@@ -91,14 +83,14 @@ fn config(args: &TrainArgs) -> Result<TrainConfig, CliError> {
         (None, None | Some(TargetLayout::Cifar)) => TrainConfig::cifar(),
         (None, Some(TargetLayout::Imagenet)) => TrainConfig::imagenet(),
     };
-    if args.config.is_none() && args.data.dataset.is_none() {
+    if args.config.is_none() && args.shared.data.dataset.is_none() {
         // Like `search`, work out of the box: the embedded Fashion-MNIST subset.
         c.dataset = "embedded".into();
     }
     if let Some(layout) = args.layout {
         c.layout = layout;
     }
-    override_shared!(args.data, args.schedule => c);
+    override_shared!(args.shared => c);
     override_fields!(args => c; set: drop_path; wrap: );
     if let Some(cutout) = args.cutout {
         c.cutout = (cutout > 0).then_some(cutout);
@@ -229,6 +221,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             })?;
             let genotype = super::show::load_genotype(what)?;
             let out = args
+                .shared
                 .output
                 .out
                 .clone()
@@ -246,8 +239,8 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
     let estimate = job.estimate_memory(&data.info)?;
     let limit = crate::memory::limit_for(&device);
     let fits = crate::memory::check("training", &estimate, job.config.batch_size, limit.as_ref());
-    if args.output.dry_run {
-        let timed = fits.is_ok() || args.output.ignore_memory_estimate;
+    if args.shared.output.dry_run {
+        let timed = fits.is_ok() || args.shared.output.ignore_memory_estimate;
         let task = TrainDryRun {
             job,
             data,
@@ -259,7 +252,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
         println!("{}", dispatch(&device, task)??);
         return Ok(());
     }
-    if !args.output.ignore_memory_estimate {
+    if !args.shared.output.ignore_memory_estimate {
         fits?;
     }
     crate::alloc_guard::set_context(format!(
@@ -274,7 +267,7 @@ pub fn run(args: TrainArgs, depthwise: Option<DepthwiseConv>) -> Result<(), CliE
             data,
             out,
             resume,
-            force: args.output.force,
+            force: args.shared.output.force,
             runs: args.runs,
             device_pool: device_memory_reader(&device),
         },
