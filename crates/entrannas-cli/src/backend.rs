@@ -307,10 +307,16 @@ pub fn memory_probe(
 
 /// Reads the bytes that the GPU memory pool of `spec`'s device holds (CubeCL's
 /// `bytes_reserved`: what the process has taken from the driver, freed or not), for
-/// the backends that keep one: `cuda`, `wgpu`, `vulkan`, `metal`. `None` for the CPU
-/// backends and libtorch.
+/// the backends that keep one: `cuda`, `wgpu`, `vulkan`, `metal`; for `tch:cuda`, what
+/// `nvidia-smi` says this process holds on the GPU (libtorch's cache and the CUDA
+/// context). `None` for the CPU backends.
 pub fn device_memory_reader(spec: &DeviceSpec) -> Option<Box<dyn FnMut() -> Option<u64>>> {
     match spec.kind {
+        #[cfg(feature = "tch")]
+        BackendKind::Tch if spec.tch_cuda => {
+            let index = spec.index.unwrap_or(0);
+            Some(Box::new(move || crate::memory::process_gpu_used(index)))
+        }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => {
             let device = burn::backend::cuda::CudaDevice::new(spec.index.unwrap_or(0));

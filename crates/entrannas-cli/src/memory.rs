@@ -122,6 +122,42 @@ pub fn cuda_limit(index: usize) -> Option<MemoryLimit> {
     })
 }
 
+/// The GPU memory process `pid` holds in `nvidia-smi --query-compute-apps=pid,used_memory
+/// --format=csv,noheader,nounits` output (one `pid, MiB` line per process and GPU), in
+/// bytes: the sum of its lines, `None` if it has none.
+#[cfg(any(test, feature = "tch"))]
+fn nvidia_smi_process_used(output: &str, pid: u32) -> Option<u64> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let (p, used) = line.split_once(',')?;
+            let p: u32 = p.trim().parse().ok()?;
+            let mib: u64 = used.trim().parse().ok()?;
+            (p == pid).then_some(mib * 1024 * 1024)
+        })
+        .reduce(|a, b| a + b)
+}
+
+/// The memory this process holds on NVIDIA GPU `index` as `nvidia-smi` reports it (the
+/// driver's per-process figure: libtorch's cached blocks plus the CUDA context, so the
+/// peak of a run, since libtorch's cache only grows); `None` where `nvidia-smi` is
+/// missing or fails, or before the process has touched the GPU. For `tch:cuda`, whose
+/// allocator's statistics tch does not expose.
+#[cfg(feature = "tch")]
+pub fn process_gpu_used(index: usize) -> Option<u64> {
+    let output = Command::new("nvidia-smi")
+        .args([
+            "--query-compute-apps=pid,used_memory",
+            "--format=csv,noheader,nounits",
+            "-i",
+            &index.to_string(),
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    nvidia_smi_process_used(&String::from_utf8_lossy(&output.stdout), std::process::id())
+}
+
 /// The memory a run on `device` can have, where it can be known: the CPU's available
 /// memory and cgroup room, an NVIDIA GPU's free memory. `None` for the other GPU
 /// backends (wgpu, Vulkan and Metal do not report free memory).
@@ -233,6 +269,19 @@ mod tests {
         assert_eq!(nvidia_smi_free("[N/A]\n", 0), None);
         let cpu = DeviceSpec::default();
         assert!(on_the_cpu(&cpu) && !on_cuda(&cpu));
+    }
+
+    #[test]
+    fn nvidia_smi_process_memory_is_this_process_lines_summed() {
+        let output = "4242, 1500\n77, 900\n4242, 20\n";
+        assert_eq!(nvidia_smi_process_used(output, 4242), Some(1520 << 20));
+        assert_eq!(nvidia_smi_process_used(output, 77), Some(900 << 20));
+        assert_eq!(nvidia_smi_process_used(output, 1), None);
+        assert_eq!(
+            nvidia_smi_process_used("No running processes found\n", 1),
+            None
+        );
+        assert_eq!(nvidia_smi_process_used("4242, [N/A]\n", 4242), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::any::Any;
 use std::panic;
+#[cfg(any(test, feature = "tch"))]
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::Tensor;
@@ -25,10 +27,16 @@ impl BackendTask for Probe {
 pub fn run() -> Result<(), CliError> {
     println!("entrannas {} (burn 0.21.0)", env!("CARGO_PKG_VERSION"));
     println!("default device: {} (`cpu`)", default_cpu().name());
-    println!(
-        "GPU kernel cache: {}",
-        crate::kernel_cache::KernelCache::current()
-    );
+    // CubeCL's GPU backends compile kernels at run time; libtorch and the CPU do not.
+    if BackendKind::ALL
+        .iter()
+        .any(|k| k.compiled() && !k.is_cpu() && *k != BackendKind::Tch)
+    {
+        println!(
+            "GPU kernel cache: {}",
+            crate::kernel_cache::KernelCache::current()
+        );
+    }
     println!("backends (device spec: status):");
     for kind in BackendKind::ALL {
         if !kind.compiled() {
@@ -78,8 +86,79 @@ pub fn run() -> Result<(), CliError> {
             _ => format!("{}[:N]", kind.name()),
         };
         println!("  {:<8} {status} (device spec: {syntax})", kind.name());
+        #[cfg(feature = "tch")]
+        if kind == BackendKind::Tch && status == "available" {
+            println!("           {}", libtorch_details());
+        }
     }
     Ok(())
+}
+
+/// Which libtorch the process loaded and what it sees: the PyTorch version, the
+/// library's folder, CUDA devices and cuDNN.
+#[cfg(feature = "tch")]
+fn libtorch_details() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let library = loaded_library(&maps, "libtorch_cpu.so");
+    let version = library
+        .as_deref()
+        .and_then(pytorch_version)
+        .unwrap_or_else(|| "of unknown version".into());
+    let folder = library
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or("a folder not found".into(), |p| p.display().to_string());
+    let cuda = if tch::Cuda::is_available() {
+        format!(
+            "CUDA: {} device(s), cuDNN {}",
+            tch::Cuda::device_count(),
+            if tch::Cuda::cudnn_is_available() {
+                "available"
+            } else {
+                "unavailable"
+            }
+        )
+    } else {
+        "CUDA: unavailable (CPU only)".into()
+    };
+    format!("libtorch: PyTorch {version} from {folder}; {cuda}")
+}
+
+/// The path of the loaded shared library whose file name starts with `name`, in the
+/// text of `/proc/self/maps` (one mapping per line, the path last).
+#[cfg(any(test, feature = "tch"))]
+fn loaded_library(maps: &str, name: &str) -> Option<PathBuf> {
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .map(Path::new)
+        .find(|path| {
+            path.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with(name))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// The PyTorch version of the libtorch at `library` (its `lib` folder's file): the
+/// pip package's `torch/version.py` (`__version__ = '2.11.0+cu130'`), else a libtorch
+/// archive's `build-version` file.
+#[cfg(any(test, feature = "tch"))]
+fn pytorch_version(library: &Path) -> Option<String> {
+    let root = library.parent()?.parent()?;
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
+        let version = text.lines().find_map(|line| {
+            let value = line.strip_prefix("__version__")?.trim_start();
+            let value = value.strip_prefix('=')?.trim();
+            Some(value.trim_matches(|c| c == '\'' || c == '"').to_string())
+        });
+        if version.is_some() {
+            return version;
+        }
+    }
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// The first line of a panic's message.
@@ -120,4 +199,42 @@ fn missing_runtime_library(kind: BackendKind) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loaded_libtorch_is_found_in_the_memory_maps() {
+        let maps = "7f00-7f01 r-xp 00000000 08:01 12 /usr/lib/x86_64-linux-gnu/libc.so.6\n\
+                    7f02-7f03 r--p 00000000 08:01 13 /opt/venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so\n\
+                    7f04-7f05 rw-p 00000000 00:00 0 \n";
+        assert_eq!(
+            loaded_library(maps, "libtorch_cpu.so"),
+            Some(PathBuf::from(
+                "/opt/venv/lib/python3.11/site-packages/torch/lib/libtorch_cpu.so"
+            ))
+        );
+        assert_eq!(loaded_library(maps, "libtorch_cuda.so"), None);
+    }
+
+    #[test]
+    fn the_pytorch_version_is_read_beside_the_library() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lib = tmp.path().join("torch/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        let library = lib.join("libtorch_cpu.so");
+        assert_eq!(pytorch_version(&library), None);
+        // A libtorch archive.
+        std::fs::write(tmp.path().join("torch/build-version"), "2.9.0+cpu\n").unwrap();
+        assert_eq!(pytorch_version(&library).as_deref(), Some("2.9.0+cpu"));
+        // A pip package wins.
+        std::fs::write(
+            tmp.path().join("torch/version.py"),
+            "from typing import Optional\n__version__ = '2.11.0+cu130'\ngit_version = 'abc'\n",
+        )
+        .unwrap();
+        assert_eq!(pytorch_version(&library).as_deref(), Some("2.11.0+cu130"));
+    }
 }
