@@ -8,10 +8,22 @@
 # whole script keeps to a budget (480 s by default): a step that no longer fits is
 # recorded as skipped, and `--steps` reruns only the named steps.
 #
+# With `--plan tch` it checks libtorch's CUDA path instead (issue 35, docs/GPU.md
+# section 5): a binary built with `--features tch` (and `cuda` for the last steps)
+# against the device machine's PyTorch, `entrannas info`, the first step, the ladder at
+# batch 64 and 256 on `tch:cuda` beside the PyTorch twin (scripts/torch_twin.py) on the
+# same GPU, one process per rung and batch so that each peak is its own, the agreement
+# with `flex`, a 2-epoch search and a 1-epoch training, then CubeCL's `cuda` in the time
+# left; `gpu-call.json` holds the ladders, first steps and agreement
+# (scripts/gpu_call_report.py) and a table ends the output.
+#
 # Usage (from the repository root):
-#   scripts/gpu-check.sh [--bin PATH] [--data DIR] [--out DIR] [--cache DIR]
-#                        [--budget SECONDS] [--steps a,b,...] [--cpu-only]
-#                        [--depthwise grouped|taps|tap-weight-grad]
+#   scripts/gpu-check.sh [--plan cubecl|tch] [--bin PATH] [--data DIR] [--out DIR]
+#                        [--cache DIR] [--budget SECONDS] [--steps a,b,...] [--cpu-only]
+#                        [--depthwise grouped|taps|tap-weight-grad] [--python PATH]
+#   --plan      `cubecl` (default: CubeCL's cuda and vulkan) or `tch` (libtorch)
+#   --python    the PyTorch twin's python3 and, for `tch`, where libtorch is found
+#               (default /opt/torch/.venv/bin/python3, else python3)
 #   --bin       the binary (default target/release/entrannas)
 #   --data      Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist;
 #               the embedded subset is used when the folder has no files)
@@ -20,12 +32,16 @@
 #   --cache     CubeCL's autotune and compiled-kernel cache (default ./.gpu-cache; carry
 #               it to the next session, or unpack cubecl-cache.tar.gz into it)
 #   --cpu-only  dry run: `flex` stands in for `cuda`, `ndarray` for the CPU reference
-#               and `flex` for `vulkan`, at tiny sizes (proves the script's logic)
+#               and `flex` for `vulkan` (for `tch`: `tch` on the CPU for `tch:cuda`, the
+#               twin on the CPU), at tiny sizes (proves the script's logic)
 #   --gpu DEV / --vk DEV / --ref DEV   override the three devices
 #   --depthwise how every command computes depthwise convolutions (docs/GPU.md, 4)
 # Steps, in priority order: env info first-cold first-warm bench-darts-64
 #   bench-entran-64 bench-entran-256 agreement profile-entran-256 vulkan-entran search
-#   train ladder-cuda ladder-vulkan first-minimal
+#   train ladder-cuda ladder-vulkan first-minimal; with `--plan tch`: env info
+#   first-step, ours-RUNG-BATCH and twin-RUNG-BATCH (bottleneck 256, darts 64,
+#   bottleneck 64 first), agreement search train, the other rungs, cubecl-first
+#   cubecl-warm
 set -uo pipefail
 
 start_epoch=$(date +%s)
@@ -38,6 +54,8 @@ only=""
 cpu_only=0
 depthwise=""
 gpu="" vk="" ref=""
+plan=cubecl
+python=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
@@ -51,7 +69,9 @@ while [ $# -gt 0 ]; do
     --gpu) gpu=$2; shift 2 ;;
     --vk) vk=$2; shift 2 ;;
     --ref) ref=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --plan) plan=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +83,13 @@ if [ ! -x "$bin" ]; then
   exit 2
 fi
 command -v python3 >/dev/null || { echo "gpu-check: python3 is needed for the JSON" >&2; exit 2; }
+case "$plan" in cubecl|tch) ;; *) echo "gpu-check: --plan is cubecl or tch, not $plan" >&2; exit 2 ;; esac
+if [ -z "$python" ]; then
+  python=python3
+  [ -x /opt/torch/.venv/bin/python3 ] && python=/opt/torch/.venv/bin/python3
+fi
+twin="$(cd "$(dirname "$0")" && pwd)/torch_twin.py"
+report_py="$(cd "$(dirname "$0")" && pwd)/gpu_call_report.py"
 mkdir -p "$out" "$cache"
 work=$(mktemp -d "${TMPDIR:-/tmp}/entrannas-gpu-check.XXXXXX")
 deadline=$((start_epoch + budget - 25)) # 25 s left for the report and the archives
@@ -73,6 +100,20 @@ if [ -n "$depthwise" ]; then
   bin="$work/entrannas"
 fi
 
+if [ "$plan" = tch ]; then
+  # libtorch's own CUDA; the reference is the CPU backend the tch path must agree with.
+  if [ "$cpu_only" = 1 ]; then gpu=${gpu:-tch}; twin_device=cpu; else gpu=${gpu:-tch:cuda}; twin_device=cuda; fi
+  ref=${ref:-flex}; vk=${vk:-none}
+  # The binary links libtorch at run time: the twin's PyTorch provides it.
+  torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
+  if [ -z "$torch_lib" ]; then
+    echo "gpu-check: $python cannot import torch (give --python)" >&2
+    exit 2
+  fi
+  export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # libtorch and PyTorch start one OpenMP thread per core; the CPU side stays small.
+  [ "$cpu_only" = 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+fi
 if [ "$cpu_only" = 1 ]; then
   gpu=${gpu:-flex}; vk=${vk:-flex}; ref=${ref:-ndarray}
   # Tiny shapes: the point is the script's logic, not the figures.
@@ -198,20 +239,6 @@ run_step() {
     "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@")" >>"$steps_file"
 }
 
-# --- the steps, most important first ----------------------------------------------
-run_step env 30 -- bash -c 'uname -a; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1; ls -l /usr/local/cuda/lib64/libnvrtc.so* 2>&1 | head -3; (vulkaninfo --summary 2>&1 | head -40) || true; ldconfig -p | grep -E "libvulkan|libnvrtc|libcuda\.so" || true'
-run_step info 90 -- "$bin" info
-
-# First step, cold: the DARTS rung at batch 64, as in the issue; the timeline shows
-# whether kernels keep compiling and autotuning (slow) or nothing moves (a hang).
-run_step first-cold 150 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" --steps 1 --warmup 0 --json "$work/first-cold.json"
-# The same in a new process with the caches now filled: the first step of a later run.
-run_step first-warm 90 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" --steps 1 --warmup 0 --json "$work/first-warm.json"
-# One rung per process so that the GPU's peak memory belongs to that rung.
-run_step bench-darts-64 90 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-darts-64.json"
-run_step bench-entran-64 90 -- "$bin" bench --device "$gpu" --rungs bottleneck --batch-sizes "$one_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-entran-64.json"
-run_step bench-entran-256 90 -- "$bin" bench --device "$gpu" --rungs bottleneck --batch-sizes "$big_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-entran-256.json"
-
 # Agreement: a tiny search's epoch 0 runs on the reference CPU backend; its checkpoint
 # then continues for one more epoch on the reference and on the GPU, and the two
 # epoch-1 records are compared (the same weights: each backend's random generator
@@ -244,6 +271,26 @@ if selected agreement; then
   export bin ref gpu work agree_steps agree_eval
   export agree_net_s="${agree_net[*]}" dataset_s="${dataset[*]}"
 fi
+
+# --- the steps, most important first ----------------------------------------------
+if [ "$plan" = tch ]; then
+  # shellcheck source=scripts/gpu-check-tch.sh
+  . "$(dirname "$0")/gpu-check-tch.sh"
+  exit $?
+fi
+run_step env 30 -- bash -c 'uname -a; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1; ls -l /usr/local/cuda/lib64/libnvrtc.so* 2>&1 | head -3; (vulkaninfo --summary 2>&1 | head -40) || true; ldconfig -p | grep -E "libvulkan|libnvrtc|libcuda\.so" || true'
+run_step info 90 -- "$bin" info
+
+# First step, cold: the DARTS rung at batch 64, as in the issue; the timeline shows
+# whether kernels keep compiling and autotuning (slow) or nothing moves (a hang).
+run_step first-cold 150 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" --steps 1 --warmup 0 --json "$work/first-cold.json"
+# The same in a new process with the caches now filled: the first step of a later run.
+run_step first-warm 90 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" --steps 1 --warmup 0 --json "$work/first-warm.json"
+# One rung per process so that the GPU's peak memory belongs to that rung.
+run_step bench-darts-64 90 -- "$bin" bench --device "$gpu" --rungs darts --batch-sizes "$one_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-darts-64.json"
+run_step bench-entran-64 90 -- "$bin" bench --device "$gpu" --rungs bottleneck --batch-sizes "$one_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-entran-64.json"
+run_step bench-entran-256 90 -- "$bin" bench --device "$gpu" --rungs bottleneck --batch-sizes "$big_batch" "${bench_shape[@]}" "${bench_steps[@]}" --json "$work/bench-entran-256.json"
+
 run_step agreement 150 -- bash -c agree
 
 # Where the time of full EnTranNAS's step goes: CubeCL's profiler times every kernel
