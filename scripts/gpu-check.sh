@@ -328,23 +328,11 @@ run_step first-minimal 120 CUBECL_AUTOTUNE_LEVEL=minimal -- "$bin" bench --devic
 unset CWD_DIR
 
 # --- the report ------------------------------------------------------------------
-python3 - "$work" "$out/gpu-check.json" <<EOF
+python3 - "$work" "$out/gpu-check.json" "$(dirname "$report_py")" <<EOF
 import json, os, sys, glob
 work, dest = sys.argv[1], sys.argv[2]
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-def history(run):
-    rows = []
-    for p in sorted(glob.glob(os.path.join(run, "**", "history.jsonl"), recursive=True)):
-        with open(p) as f:
-            rows += [json.loads(l) for l in f if l.strip()]
-    return rows
+sys.path.insert(0, sys.argv[3])
+from gpu_call_report import agreement as agreement_of, history, load
 
 def timeline(logs, t0):
     points = []
@@ -393,20 +381,7 @@ for line in out.splitlines():
         name, _, status = line.strip().partition(" ")
         info[name] = status.strip()
 
-agreement = None
-ref_h, gpu_h = history(os.path.join(work, "agree-ref")), history(os.path.join(work, "agree-gpu"))
-if len(ref_h) >= 2 and len(gpu_h) >= 2:
-    r, g = ref_h[-1], gpu_h[-1]
-    fields = {}
-    ok = True
-    for k in ("train_loss", "arch_loss"):
-        rel = abs(r[k] - g[k]) / max(abs(r[k]), 1e-12)
-        fields[k] = {"ref": r[k], "gpu": g[k], "relative_difference": rel}
-        ok = ok and rel <= 1e-3
-    for k in ("train_accuracy", "supernet_accuracy", "child_accuracy"):
-        fields[k] = {"ref": r[k], "gpu": g[k]}
-    agreement = {"epoch": r["epoch"], "tolerance": 1e-3, "pass": ok, "fields": fields,
-                 "same_genotype": r["genotype"] == g["genotype"]}
+agreement = agreement_of(work)
 
 def run_summary(name):
     h = history(os.path.join(work, name))
