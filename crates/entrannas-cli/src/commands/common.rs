@@ -88,6 +88,7 @@ impl SharedArgs {
 
 /// Where a run's directory goes, and whether to plan only.
 #[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Run directory and plan")]
 pub struct OutputArgs {
     /// Run directory (default: `runs/<UTC timestamp>` for a search,
     /// `runs/train-<UTC timestamp>` for a training).
@@ -116,6 +117,7 @@ impl OutputArgs {
 
 /// The dataset a search or a training reads.
 #[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Dataset")]
 pub struct DatasetArgs {
     /// Dataset: embedded (the default unless `--config` names one), fashion-mnist,
     /// mnist, cifar10, cifar100, folder.
@@ -138,6 +140,7 @@ impl DatasetArgs {
 
 /// The net's size and the schedule, in a search and in a training alike.
 #[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Net and schedule")]
 pub struct ScheduleArgs {
     /// Initial channels C.
     #[arg(long)]
