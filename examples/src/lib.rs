@@ -15,6 +15,7 @@ pub mod child_bn;
 pub mod custom_op;
 pub mod error;
 pub mod extended_space;
+pub mod gap_decomposition;
 pub mod lambda_sweep;
 pub mod runner;
 pub mod table;

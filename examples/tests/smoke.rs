@@ -463,3 +463,36 @@ fn cell_drift_reads_a_runs_checkpoint_and_reports_every_cell() {
     std::fs::create_dir_all(&empty).unwrap();
     assert!(cell_drift::run(&drift_args(&empty)).is_err());
 }
+
+#[test]
+fn gap_decomposition_edits_the_engine_cells_and_both_edits_give_the_child_net() {
+    use entrannas_examples::gap_decomposition::{self, GapArgs};
+    let _seeded = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let ops = "none,skip_connect,max_pool_3x3,sep_conv_3x3";
+    let args: CustomOpArgs = parse(dir.path(), &["--ops", ops]);
+    let outcome = custom_op::run(&args).unwrap();
+    let gap_args = |run: &Path, taus: &str| {
+        Cli::<GapArgs>::parse_from(["gap_decomposition", run.to_str().unwrap(), "--taus", taus])
+            .args
+    };
+    let report = gap_decomposition::run(&gap_args(&outcome.search_dir, "0.5")).unwrap();
+    assert_eq!(report.epochs, 2);
+    // learned, dropped off, one-hot, both, one temperature, argmax.
+    assert_eq!(report.variants.len(), 6);
+    // Editing every pair but the derived ones to 0 and those to 1 is the child-net:
+    // the same prediction for every image but where rounding flips a near tie.
+    let both = report.variants[3].accuracy;
+    assert!(
+        (both - report.child).abs() <= 0.02,
+        "{both} vs {}",
+        report.child
+    );
+    for d in report.dropped {
+        assert!(d.still_computed <= d.dropped && d.dropped > 0, "{d:?}");
+    }
+    let table = report.table();
+    assert_eq!(table.lines().count(), 2 + 6 + 1, "{table}");
+    // A temperature that is not positive is refused before anything is loaded.
+    assert!(gap_decomposition::run(&gap_args(&outcome.search_dir, "0")).is_err());
+}

@@ -5,9 +5,12 @@
 use burn::data::dataset::Dataset;
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
+use entrannas_cell::CellPlan;
 use entrannas_data::{ImageBatch, ImageDataset, Prefetch};
 use entrannas_ops::PreciseStatistics;
+use entrannas_relax::CellType;
+use entrannas_relax::host::Matrix;
 
 use crate::SearchError;
 use crate::searcher::{Derivation, Searcher, architecture_loss};
@@ -31,6 +34,51 @@ impl<B: AutodiffBackend> Searcher<B> {
             ]
         })?;
         Ok((supernet, child))
+    }
+
+    /// Accuracy of the super-net on `dataset` (running statistics, no gradients) with
+    /// its Engine cells weighted by `normal` and `reduce` instead of the learned
+    /// coefficients: host matrices `[edges, K]`, one row per edge in the order of the
+    /// architecture parameters, one column per [op](Searcher::ops). Transit cells run
+    /// `derivation`; Engine cells compute every `(edge, op)` pair (DST's too), a pair
+    /// weighted 0 adding nothing. With the derived pairs at 1 and every other pair at 0
+    /// this computes the child-net; with the learned coefficients, the super-net.
+    ///
+    /// # Errors
+    /// A matrix of the wrong shape (named), or a data error.
+    pub fn evaluate_engine_coefficients(
+        &self,
+        dataset: &ImageDataset,
+        derivation: &Derivation,
+        normal: &Matrix,
+        reduce: &Matrix,
+    ) -> Result<f64, SearchError> {
+        let [edges, ops] = self.arch.alpha(CellType::Normal).dims();
+        let device = &self.device;
+        let tensor = |name: &str, matrix: &Matrix, plan: &CellPlan| {
+            if matrix.len() != edges || matrix.iter().any(|row| row.len() != ops) {
+                return Err(SearchError::Config(format!(
+                    "{name} Engine coefficients must be {edges} rows of {ops} values, \
+                     one per edge and op"
+                )));
+            }
+            let values: Vec<f64> = matrix.iter().flatten().copied().collect();
+            Ok(CellArchitecture {
+                coefficients: Tensor::<B::InnerBackend, 2>::from_data(
+                    TensorData::new(values, [edges, ops]),
+                    device,
+                ),
+                plan: plan.clone(),
+                active: None,
+            })
+        };
+        let arch = Architecture {
+            normal: tensor("normal", normal, &derivation.normal)?,
+            reduce: tensor("reduction", reduce, &derivation.reduce)?,
+        };
+        let net = self.net.valid();
+        let [accuracy] = self.accuracies(dataset, |images| [net.forward(images, &arch)])?;
+        Ok(accuracy)
     }
 
     /// The gradient of the architecture loss on `val` with respect to `alpha`, normal
