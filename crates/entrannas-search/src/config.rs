@@ -87,7 +87,10 @@ pub struct SearchConfig {
     /// as far as the paper's 50 epochs do (5.0 x 0.923^49 ~= 0.1). DARTS, whose
     /// softmax has no temperature (a constant 1), ignores it unless `tau0` is set.
     pub tau_final: Option<f64>,
-    /// DST sparsity weight `lambda` (Eq. 11).
+    /// DST sparsity weight `lambda` (Eq. 11), applied per cell type: each of the
+    /// normal and the reduction cell adds `lambda / n * sum_j -log t(j)` over its own
+    /// `n` nodes, so `lambda` weighs each cell type as the paper's single cell (SPEC
+    /// 3.7). Runs before 2026-12-07 divided the sum over both types by `2 n`, half this.
     #[config(default = 0.1)]
     pub lambda: f64,
     /// Standard deviation of the initial `alpha` (DARTS: 1e-3).

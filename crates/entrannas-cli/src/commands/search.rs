@@ -74,7 +74,8 @@ pub struct SearchArgs {
     /// Turn feature sharing off.
     #[arg(long)]
     pub no_sharing: bool,
-    /// DST sparsity weight lambda.
+    /// DST sparsity weight lambda (Eq. 11), applied to each cell type over its own
+    /// nodes.
     #[arg(long)]
     pub lambda: Option<f64>,
     /// Architecture learning rate.
