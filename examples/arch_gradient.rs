@@ -29,7 +29,7 @@ fn mean_abs(values: &[f64]) -> f64 {
 }
 
 fn main() {
-    entrannas_examples::finish(run(Cli::parse()));
+    entrannas_examples::finish(|| run(Cli::parse()));
 }
 
 fn run(cli: Cli) -> Result<String, ExampleError> {

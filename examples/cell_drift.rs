@@ -19,14 +19,16 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    entrannas_examples::finish(cell_drift::run(&cli.args).map(|report| {
-        format!(
-            "{} after {} epoch(s), tau {:.3}, {} batch(es) of its architecture split:\n{}",
-            cli.args.run.display(),
-            report.epochs,
-            report.tau,
-            cli.args.batches,
-            report.table()
-        )
-    }));
+    entrannas_examples::finish(|| {
+        cell_drift::run(&cli.args).map(|report| {
+            format!(
+                "{} after {} epoch(s), tau {:.3}, {} batch(es) of its architecture split:\n{}",
+                cli.args.run.display(),
+                report.epochs,
+                report.tau,
+                cli.args.batches,
+                report.table()
+            )
+        })
+    });
 }

@@ -33,7 +33,7 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(run(Cli::parse()).map(|()| ""));
+    entrannas_examples::finish(|| run(Cli::parse()).map(|()| ""));
 }
 
 fn run(cli: Cli) -> Result<(), ExampleError> {

@@ -30,7 +30,7 @@ struct Cli {
 const SHAPES: [(usize, usize); 5] = [(2, 28), (8, 28), (24, 28), (16, 14), (32, 7)];
 
 fn main() {
-    entrannas_examples::finish(run(Cli::parse()));
+    entrannas_examples::finish(|| run(Cli::parse()));
 }
 
 /// Mean milliseconds of forward plus backward (input and weight gradients) of `apply`.

@@ -20,7 +20,8 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(custom_op::run(&Cli::parse().args).map(|outcome| {
+    entrannas_examples::finish(|| {
+        custom_op::run(&Cli::parse().args).map(|outcome| {
         format!(
             "genotype: {}\n{} of its {} connections use {SEP_CONV_7X7}\ntest accuracy after training {} %, reloaded from {}: {} %\nsearch: {}",
             outcome.genotype.to_darts_text(),
@@ -31,5 +32,6 @@ fn main() {
             pct(outcome.reloaded_accuracy),
             outcome.search_dir.display(),
         )
-    }));
+    })
+    });
 }

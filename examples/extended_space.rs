@@ -23,5 +23,5 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(run(&Cli::parse().args));
+    entrannas_examples::finish(|| run(&Cli::parse().args));
 }

@@ -19,20 +19,22 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    entrannas_examples::finish(gap_decomposition::run(&cli.args).map(|report| {
-        let [normal, reduce] = report.dropped;
-        format!(
-            "{} after {} epoch(s), tau {:.3}, running statistics of the search:\n{}\n\
+    entrannas_examples::finish(|| {
+        gap_decomposition::run(&cli.args).map(|report| {
+            let [normal, reduce] = report.dropped;
+            format!(
+                "{} after {} epoch(s), tau {:.3}, running statistics of the search:\n{}\n\
              dropped edges whose strongest op is not none (still computed by the Engine \
              cell at tau -> 0): normal {} of {}, reduction {} of {}\n",
-            cli.args.run.display(),
-            report.epochs,
-            report.tau,
-            report.table(),
-            normal.still_computed,
-            normal.dropped,
-            reduce.still_computed,
-            reduce.dropped,
-        )
-    }));
+                cli.args.run.display(),
+                report.epochs,
+                report.tau,
+                report.table(),
+                normal.still_computed,
+                normal.dropped,
+                reduce.still_computed,
+                reduce.dropped,
+            )
+        })
+    });
 }

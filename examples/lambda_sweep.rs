@@ -32,5 +32,5 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(run(&Cli::parse().args));
+    entrannas_examples::finish(|| run(&Cli::parse().args));
 }

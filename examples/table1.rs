@@ -34,5 +34,5 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(run(&Cli::parse().args));
+    entrannas_examples::finish(|| run(&Cli::parse().args));
 }

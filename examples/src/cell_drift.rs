@@ -70,11 +70,7 @@ impl DriftReport {
 /// batches of its architecture split, at the temperature of its last epoch.
 pub fn run(args: &CellDriftArgs) -> Result<DriftReport, ExampleError> {
     let loaded = load_search(&args.run, args.data_dir.as_deref())?;
-    let val_eval = loaded
-        .split
-        .val
-        .clone()
-        .with_augment(None, loaded.config.seed);
+    let val_eval = loaded.evaluation_images();
     let cells =
         loaded
             .searcher

@@ -1,9 +1,11 @@
 //! A search run's last checkpoint, loaded for a measurement (`cell_drift`,
-//! `arch_gradient`): its configuration, data, searcher, temperature and derivation.
+//! `gap_decomposition`): its configuration, data, searcher, temperature and derivation.
 
 use std::path::{Path, PathBuf};
 
-use entrannas_data::{DatasetKind, OpenOptions, OpenedDataset, SearchData, SearchSplit, open};
+use entrannas_data::{
+    DatasetKind, ImageDataset, OpenOptions, OpenedDataset, SearchData, SearchSplit, open,
+};
 use entrannas_run::RunDir;
 use entrannas_search::Derivation;
 use entrannas_search::{SearchConfig, Searcher};
@@ -24,6 +26,14 @@ pub struct LoadedSearch {
     pub derivation: Derivation,
     /// The run's weight and architecture splits.
     pub split: SearchData,
+}
+
+impl LoadedSearch {
+    /// The architecture split without augmentation: the images the search evaluated its
+    /// super-net and child-net on (the first `eval_limit` of them are used there).
+    pub fn evaluation_images(&self) -> ImageDataset {
+        self.split.val.clone().with_augment(None, self.config.seed)
+    }
 }
 
 /// Loads the last checkpoint of the search in `run`, its dataset from `data_dir` or

@@ -190,11 +190,7 @@ pub fn run(args: &GapArgs) -> Result<GapReport, ExampleError> {
         )));
     }
     let loaded = load_search(&args.run, args.data_dir.as_deref())?;
-    let val_eval = loaded
-        .split
-        .val
-        .clone()
-        .with_augment(None, loaded.config.seed);
+    let val_eval = loaded.evaluation_images();
     let searcher: &Searcher<Cpu> = &loaded.searcher;
     let derivation = &loaded.derivation;
     let file: ArchFile = searcher.arch_file(loaded.tau);

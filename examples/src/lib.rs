@@ -30,10 +30,15 @@ pub use table::Table;
 /// backend, as `entrannas search`'s default device) with automatic differentiation.
 pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
 
-/// Ends an example's `main`: prints what it produced, or the error on stderr with
-/// exit code 2.
-pub fn finish(result: Result<impl core::fmt::Display, ExampleError>) {
-    match result {
+/// Ends an example's `main`: runs `work` on a worker of the CPU backend's thread pool
+/// ([`entrannas_run::on_worker_pool`], where its parallel kernels start without a
+/// hand-off), then prints what it produced, or the error on stderr with exit code 2.
+pub fn finish<T, W>(work: W)
+where
+    T: core::fmt::Display + Send,
+    W: FnOnce() -> Result<T, ExampleError> + Send,
+{
+    match entrannas_run::on_worker_pool(work) {
         Ok(out) => print!("{out}"),
         Err(e) => {
             eprintln!("error: {e}");

@@ -84,7 +84,10 @@ fn main() -> ExitCode {
         feature = "metal"
     ))]
     kernel_cache::install();
-    match run(cli) {
+    // On a worker of the CPU backend's pool, where its parallel kernels start without a
+    // hand-off (`on_worker_pool`).
+    let result = entrannas_run::on_worker_pool(|| run(cli));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

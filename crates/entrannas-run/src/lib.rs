@@ -15,6 +15,8 @@
 //! - [`config_file`]: configuration files read over defaults; [`save_record_file`] and
 //!   [`load_record_file`]: checkpoint records in burn's format with errors a user can
 //!   act on.
+//! - [`on_worker_pool`]: runs a command's computation on a worker of the CPU
+//!   backend's thread pool, where its parallel kernels start without a hand-off.
 //! - [`RunError`]: the one error type of all of it.
 //!
 //! The file names are the constants of [`names`].
@@ -31,6 +33,7 @@ pub mod history;
 mod lock;
 pub mod names;
 mod plan;
+mod pool;
 mod progress;
 mod record;
 
@@ -41,6 +44,7 @@ pub use lock::RunLock;
 pub use plan::{
     CarriesRunError, PlanError, PlannedRun, RunsPlan, best_of, copy_files, run_plan, write_plan,
 };
+pub use pool::on_worker_pool;
 pub use progress::{RunObserver, StepProgress};
 pub use record::{
     RecordAccess, RecordFormat, describe_recorder_error, load_record_file, save_record_file,

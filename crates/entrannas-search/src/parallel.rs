@@ -1,15 +1,13 @@
 //! Data-parallel search steps ([`SearchConfig::shards`](crate::SearchConfig::shards)).
 //!
-//! A batch is split into shards; each shard runs forward and backward in its own
-//! thread, on a replica of the super-net and of the architecture parameters placed on
-//! the shard's device. The replicas' gradients are summed on the primary device in
+//! A batch is split into shards; each shard runs forward and backward as its own
+//! task of rayon's thread pool (as many at once as the pool has threads), on a replica
+//! of the super-net and of the architecture parameters placed on the shard's device. The replicas' gradients are summed on the primary device in
 //! shard order (each shard's loss weighted by its share of the batch, so the sum is the
 //! whole batch's mean-loss gradient up to batch norm), and their batch-norm running
 //! statistics are merged by the same weights. Nothing depends on which thread finishes
 //! first, so a seeded CPU run repeats bit for bit, and the result depends on the number
 //! of shards, not on the number of devices.
-
-use std::thread;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -18,6 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use entrannas_data::ImageBatch;
 use entrannas_ops::{RunningStatistics, replicate, sum_gradients};
 use entrannas_relax::ArchParams;
+use rayon::prelude::*;
 
 use crate::SearchError;
 use crate::supernet::SuperNet;
@@ -71,7 +70,7 @@ struct ShardOutput<B: AutodiffBackend> {
 }
 
 /// Runs one step's forward and backward over the shards of `batch`: shard `s` on
-/// `devices[s mod devices.len()]`, each in its own thread, with `forward` computing the
+/// `devices[s mod devices.len()]`, each as a task of rayon's pool, with `forward` computing the
 /// shard's loss on its replicas. `net` and `arch` are left as they are, except that
 /// the returned [`ParallelStep::net`] carries the merged batch-norm statistics.
 pub(crate) fn parallel_step<B, F>(
@@ -117,40 +116,32 @@ where
         jobs.push((net, arch, shard, size as f64 / total as f64));
     }
 
-    let outputs: Vec<Result<ShardOutput<B>, SearchError>> = thread::scope(|scope| {
-        let forward = &forward;
-        let primary = &primary;
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|(net, arch, shard, weight)| {
-                scope.spawn(move || -> Result<ShardOutput<B>, SearchError> {
-                    let (loss, correct) = forward(&net, &arch, &shard)?;
-                    let loss = loss.mul_scalar(weight);
-                    let value = loss.clone().detach().inner().to_device(primary);
-                    let gradients = loss.backward();
-                    let grads = match target {
-                        StepTarget::Architecture => GradientsParams::from_grads(gradients, &arch),
-                        StepTarget::Weights => GradientsParams::from_grads(gradients, &net),
-                    };
-                    Ok(ShardOutput {
-                        grads,
-                        loss: value,
-                        correct: correct.map(|c| c.to_device(primary)),
-                        statistics: RunningStatistics::read(&net),
-                        weight,
-                    })
+    // The shards run as tasks of rayon's pool, the pool burn-flex's kernels split
+    // work on: a caller on a worker of that pool (`entrannas_run::on_worker_pool`)
+    // takes part instead of blocking it, which with one thread would never finish.
+    let (forward, on_primary) = (&forward, &primary);
+    let outputs: Vec<Result<ShardOutput<B>, SearchError>> = jobs
+        .into_par_iter()
+        .map(
+            |(net, arch, shard, weight)| -> Result<ShardOutput<B>, SearchError> {
+                let (loss, correct) = forward(&net, &arch, &shard)?;
+                let loss = loss.mul_scalar(weight);
+                let value = loss.clone().detach().inner().to_device(on_primary);
+                let gradients = loss.backward();
+                let grads = match target {
+                    StepTarget::Architecture => GradientsParams::from_grads(gradients, &arch),
+                    StepTarget::Weights => GradientsParams::from_grads(gradients, &net),
+                };
+                Ok(ShardOutput {
+                    grads,
+                    loss: value,
+                    correct: correct.map(|c| c.to_device(on_primary)),
+                    statistics: RunningStatistics::read(&net),
+                    weight,
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+            },
+        )
+        .collect();
     let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
 
     let mut parts = Vec::with_capacity(outputs.len());

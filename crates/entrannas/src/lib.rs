@@ -74,7 +74,7 @@ pub mod prelude {
         TrainConfig, TrainJob, evaluate, load_for_inference, load_for_inference_with,
     };
     pub use entrannas_ops::{OpRecipe, OpRegistry};
-    pub use entrannas_run::RunDir;
+    pub use entrannas_run::{RunDir, on_worker_pool};
     pub use entrannas_search::{
         EnginePlacement, Method, OpSpace, SearchConfig, SearchOutcome, Searcher, resume_search,
         resume_searches, run_search, run_searches,

@@ -4,7 +4,14 @@
 //! entrannas-downstream -- <output folder>`.
 use entrannas::prelude::*;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), Error> {
+    // On a worker of the CPU backend's thread pool, as the CLI runs (README).
+    on_worker_pool(search_train_reload)
+}
+
+fn search_train_reload() -> Result<(), Error> {
     let out = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or("runs/downstream".into()));
     let data = open(DatasetKind::Embedded, None, &OpenOptions::default())?;
     let (config, registry) = (SearchConfig::smoke(), OpRegistry::default());

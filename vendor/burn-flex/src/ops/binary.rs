@@ -239,6 +239,10 @@ fn detect_broadcast_pattern(lhs: &Layout, rhs: &FlexTensor) -> Option<BroadcastV
 
 /// Execute a detected broadcast pattern for f32. Writes in-place into
 /// lhs when unique; otherwise allocates a fresh contiguous output.
+///
+/// entrannas patch: blocks of whole rows run in parallel above the elementwise
+/// threshold, and a shared lhs is copied block by block inside the same pass instead of
+/// in one serial copy first.
 #[cfg(feature = "simd")]
 fn apply_broadcast_pattern_f32(
     mut lhs: FlexTensor,
@@ -251,27 +255,32 @@ fn apply_broadcast_pattern_f32(
 
     if lhs.is_unique() {
         let dst = &mut lhs.storage_mut::<f32>()[..numel];
-        run_broadcast_pattern_f32(dst, rhs_storage, simd_op, pattern);
+        run_broadcast_pattern_f32(dst, None, rhs_storage, simd_op, pattern);
         lhs
     } else {
-        // Copy lhs once, then apply the broadcast in place. The
-        // memcpy is cheaper than the StridedIter fallback it replaces.
-        let mut out: Vec<f32> = lhs.storage::<f32>()[..numel].to_vec();
-        run_broadcast_pattern_f32(&mut out, rhs_storage, simd_op, pattern);
+        let mut out: Vec<f32> = alloc::vec![0.0; numel];
+        let src = &lhs.storage::<f32>()[..numel];
+        run_broadcast_pattern_f32(&mut out, Some(src), rhs_storage, simd_op, pattern);
         make_tensor(out, lhs.layout().shape().clone(), lhs.dtype())
     }
 }
 
 /// Shared kernel: run the chosen broadcast pattern against a mutable
-/// destination buffer (which already holds lhs's values) and rhs's
-/// storage slice.
+/// destination buffer and rhs's storage slice. The destination already holds lhs's
+/// values when `src` is `None`; otherwise each block is first copied from `src`.
 #[cfg(feature = "simd")]
 fn run_broadcast_pattern_f32(
     dst: &mut [f32],
+    src: Option<&[f32]>,
     rhs_storage: &[f32],
     simd_op: BinaryOp,
     pattern: BroadcastView,
 ) {
+    let fill = |first: usize, block: &mut [f32]| {
+        if let Some(src) = src {
+            block.copy_from_slice(&src[first..first + block.len()]);
+        }
+    };
     match pattern {
         BroadcastView::SharedRow {
             outer_count,
@@ -280,17 +289,18 @@ fn run_broadcast_pattern_f32(
         } => {
             let rhs_row: &[f32] = &rhs_storage[rhs_row_offset..rhs_row_offset + row_len];
             let total = outer_count * row_len;
-            // One SIMD dispatch covers the whole outer walk. The kernel
+            // One SIMD dispatch covers each block's walk. The kernel
             // keeps `rhs_row` in registers across rows for small row
-            // lengths, and pays the macerator feature-detection cost
-            // exactly once.
-            let dst_full = &mut dst[..total];
-            match simd_op {
-                BinaryOp::Add => simd::add_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Sub => simd::sub_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Mul => simd::mul_shared_row_inplace_f32(dst_full, rhs_row),
-                BinaryOp::Div => simd::div_shared_row_inplace_f32(dst_full, rhs_row),
-            }
+            // lengths.
+            super::elementwise::for_row_blocks(&mut dst[..total], row_len, |first_row, block| {
+                fill(first_row * row_len, block);
+                match simd_op {
+                    BinaryOp::Add => simd::add_shared_row_inplace_f32(block, rhs_row),
+                    BinaryOp::Sub => simd::sub_shared_row_inplace_f32(block, rhs_row),
+                    BinaryOp::Mul => simd::mul_shared_row_inplace_f32(block, rhs_row),
+                    BinaryOp::Div => simd::div_shared_row_inplace_f32(block, rhs_row),
+                }
+            });
         }
         BroadcastView::PerRowScalar {
             outer_count,
@@ -298,15 +308,20 @@ fn run_broadcast_pattern_f32(
             rhs_scalar_base,
         } => {
             let scalars = &rhs_storage[rhs_scalar_base..rhs_scalar_base + outer_count];
+            let total = outer_count * row_len;
             // One monomorphized helper per op. The closure is statically
             // known at each call site so LLVM still autovectorizes the
-            // inner scalar loop, and the outer op dispatch happens once.
-            match simd_op {
-                BinaryOp::Add => per_row_scalar_apply(dst, scalars, row_len, |a, b| a + b),
-                BinaryOp::Sub => per_row_scalar_apply(dst, scalars, row_len, |a, b| a - b),
-                BinaryOp::Mul => per_row_scalar_apply(dst, scalars, row_len, |a, b| a * b),
-                BinaryOp::Div => per_row_scalar_apply(dst, scalars, row_len, |a, b| a / b),
-            }
+            // inner scalar loop.
+            super::elementwise::for_row_blocks(&mut dst[..total], row_len, |first_row, block| {
+                fill(first_row * row_len, block);
+                let rows = &scalars[first_row..first_row + block.len() / row_len];
+                match simd_op {
+                    BinaryOp::Add => per_row_scalar_apply(block, rows, row_len, |a, b| a + b),
+                    BinaryOp::Sub => per_row_scalar_apply(block, rows, row_len, |a, b| a - b),
+                    BinaryOp::Mul => per_row_scalar_apply(block, rows, row_len, |a, b| a * b),
+                    BinaryOp::Div => per_row_scalar_apply(block, rows, row_len, |a, b| a / b),
+                }
+            });
         }
     }
 }
@@ -357,11 +372,10 @@ where
             rhs.layout().contiguous_offsets(),
         )
     {
+        // entrannas patch: in parallel above the elementwise threshold.
         let lhs_storage: &mut [E] = lhs.storage_mut();
         let r_slice = &rhs_storage[r_start..r_end];
-        for (l, &r) in lhs_storage[..l_end].iter_mut().zip(r_slice) {
-            *l = op(*l, r);
-        }
+        super::elementwise::zip_in_place(&mut lhs_storage[..l_end], r_slice, op);
         return lhs;
     }
 
@@ -376,13 +390,10 @@ where
     ) {
         // Both contiguous (but lhs not at offset 0)
         (Some((l_start, l_end)), Some((r_start, r_end))) => {
+            // entrannas patch: in parallel above the elementwise threshold.
             let l_slice = &lhs_storage[l_start..l_end];
             let r_slice = &rhs_storage[r_start..r_end];
-            l_slice
-                .iter()
-                .zip(r_slice)
-                .map(|(&a, &b)| op(a, b))
-                .collect()
+            super::elementwise::zip_map(l_slice, r_slice, op)
         }
         // Fast path for 2D non-contiguous (common for transpose)
         _ if lhs.layout().num_dims() == 2 => {

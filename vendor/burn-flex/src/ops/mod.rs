@@ -101,6 +101,7 @@ pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
 mod depthwise_backward;
+pub(crate) mod elementwise;
 pub mod expand;
 pub mod fft;
 pub mod flip;
