@@ -129,7 +129,7 @@ macro_rules! adaptive_avg_pool3d_backward_typed {
 // ============================================================================
 
 /// Calculate pooling output size for a single dimension.
-fn pool_output_size(
+pub(crate) fn pool_output_size(
     input: usize,
     kernel: usize,
     padding: usize,
@@ -437,16 +437,10 @@ pub fn max_pool2d_with_indices_f32(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let x_3d = expand_2d_to_3d(&x);
-    let (output, indices) = max_pool3d_with_indices_f32(
-        x_3d,
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        [1, dilation[0], dilation[1]],
-        ceil_mode,
-    );
-    (squeeze_3d_to_2d(output), squeeze_3d_to_2d(indices))
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::max_pool2d_with_indices(
+        x, kernel_size, stride, padding, dilation, ceil_mode, DType::F32, f32::NEG_INFINITY,
+    )
 }
 
 /// 2D max pooling with indices for f64.
@@ -458,16 +452,10 @@ pub fn max_pool2d_with_indices_f64(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let x_3d = expand_2d_to_3d(&x);
-    let (output, indices) = max_pool3d_with_indices_f64(
-        x_3d,
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        [1, dilation[0], dilation[1]],
-        ceil_mode,
-    );
-    (squeeze_3d_to_2d(output), squeeze_3d_to_2d(indices))
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::max_pool2d_with_indices(
+        x, kernel_size, stride, padding, dilation, ceil_mode, DType::F64, f64::NEG_INFINITY,
+    )
 }
 
 /// 2D max pooling with indices for f16.
@@ -872,16 +860,11 @@ pub fn avg_pool2d_f32(
     count_include_pad: bool,
     ceil_mode: bool,
 ) -> FlexTensor {
-    let x_3d = expand_2d_to_3d(&x);
-    let result = avg_pool3d_f32(
-        x_3d,
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        count_include_pad,
-        ceil_mode,
-    );
-    squeeze_3d_to_2d(result)
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::avg_pool2d(
+        x, kernel_size, stride, padding, count_include_pad, ceil_mode, DType::F32, 0.0f32,
+        |a, b| a + b, |sum, count| sum / count as f32,
+    )
 }
 
 /// 2D average pooling for f64.
@@ -893,16 +876,11 @@ pub fn avg_pool2d_f64(
     count_include_pad: bool,
     ceil_mode: bool,
 ) -> FlexTensor {
-    let x_3d = expand_2d_to_3d(&x);
-    let result = avg_pool3d_f64(
-        x_3d,
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        count_include_pad,
-        ceil_mode,
-    );
-    squeeze_3d_to_2d(result)
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::avg_pool2d(
+        x, kernel_size, stride, padding, count_include_pad, ceil_mode, DType::F64, 0.0f64,
+        |a, b| a + b, |sum, count| sum / count as f64,
+    )
 }
 
 /// 2D average pooling for f16.
@@ -1187,6 +1165,14 @@ pub fn adaptive_avg_pool1d_f32(x: FlexTensor, output_size: usize) -> FlexTensor 
 
 /// Max pool 2D backward using stored indices.
 pub fn max_pool2d_backward_f32(x: FlexTensor, grad: FlexTensor, indices: FlexTensor) -> FlexTensor {
+    // entrannas patch: one task per plane (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::max_pool2d_backward(x, grad, indices, DType::F32, 0.0f32, |a, b| a + b)
+}
+
+/// The released 2D max-pool backward through the 3D loops: the reference of the
+/// patch's test.
+#[cfg(test)]
+pub(crate) fn max_pool2d_backward_f32_3d(x: FlexTensor, grad: FlexTensor, indices: FlexTensor) -> FlexTensor {
     let x_3d = expand_2d_to_3d(&x);
     let grad_3d = expand_2d_to_3d(&grad);
     let indices_3d = expand_2d_to_3d(&indices);
@@ -1196,11 +1182,8 @@ pub fn max_pool2d_backward_f32(x: FlexTensor, grad: FlexTensor, indices: FlexTen
 
 /// Max pool 2D backward for f64.
 pub fn max_pool2d_backward_f64(x: FlexTensor, grad: FlexTensor, indices: FlexTensor) -> FlexTensor {
-    let x_3d = expand_2d_to_3d(&x);
-    let grad_3d = expand_2d_to_3d(&grad);
-    let indices_3d = expand_2d_to_3d(&indices);
-    let result = max_pool3d_backward_f64(x_3d, grad_3d, indices_3d);
-    squeeze_3d_to_2d(result)
+    // entrannas patch: one task per plane (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::max_pool2d_backward(x, grad, indices, DType::F64, 0.0f64, |a, b| a + b)
 }
 
 /// Max pool 2D backward for f16.
@@ -1303,6 +1286,24 @@ pub fn avg_pool2d_backward_f32(
     padding: [usize; 2],
     count_include_pad: bool,
 ) -> FlexTensor {
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::avg_pool2d_backward(
+        x, grad, kernel_size, stride, padding, count_include_pad, DType::F32, 0.0f32,
+        |a, b| a + b, |sum, count| sum / count as f32,
+    )
+}
+
+/// The released 2D average-pool backward through the 3D loops: the reference of the
+/// patch's test.
+#[cfg(test)]
+pub(crate) fn avg_pool2d_backward_f32_3d(
+    x: FlexTensor,
+    grad: FlexTensor,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> FlexTensor {
     let x_3d = expand_2d_to_3d(&x);
     let grad_3d = expand_2d_to_3d(&grad);
     let result = avg_pool3d_backward_f32(
@@ -1325,17 +1326,11 @@ pub fn avg_pool2d_backward_f64(
     padding: [usize; 2],
     count_include_pad: bool,
 ) -> FlexTensor {
-    let x_3d = expand_2d_to_3d(&x);
-    let grad_3d = expand_2d_to_3d(&grad);
-    let result = avg_pool3d_backward_f64(
-        x_3d,
-        grad_3d,
-        [1, kernel_size[0], kernel_size[1]],
-        [1, stride[0], stride[1]],
-        [0, padding[0], padding[1]],
-        count_include_pad,
-    );
-    squeeze_3d_to_2d(result)
+    // entrannas patch: direct 2D loops (`pool2d_direct.rs`), the same values.
+    super::pool2d_direct::avg_pool2d_backward(
+        x, grad, kernel_size, stride, padding, count_include_pad, DType::F64, 0.0f64,
+        |a, b| a + b, |sum, count| sum / count as f64,
+    )
 }
 
 /// Avg pool 2D backward for f16.
