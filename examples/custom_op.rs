@@ -9,7 +9,7 @@
 //! ```
 
 use clap::Parser;
-use entrannas_examples::custom_op::{self, CustomOpArgs, SEP_CONV_7X7};
+use entrannas_examples::custom_op::{self, CustomOpArgs, CustomOpOutcome, SEP_CONV_7X7};
 use entrannas_examples::pct;
 
 /// Search over a registered operation, then train and reload its genotype.
@@ -20,18 +20,19 @@ struct Cli {
 }
 
 fn main() {
-    entrannas_examples::finish(|| {
-        custom_op::run(&Cli::parse().args).map(|outcome| {
-        format!(
-            "genotype: {}\n{} of its {} connections use {SEP_CONV_7X7}\ntest accuracy after training {} %, reloaded from {}: {} %\nsearch: {}",
-            outcome.genotype.to_darts_text(),
-            outcome.custom_connections,
-            outcome.connections,
-            pct(outcome.trained_accuracy),
-            outcome.train_dir.display(),
-            pct(outcome.reloaded_accuracy),
-            outcome.search_dir.display(),
-        )
-    })
-    });
+    entrannas_examples::finish(|| custom_op::run(&Cli::parse().args).map(|o| describe(&o)));
+}
+
+/// What the example prints about its outcome.
+fn describe(outcome: &CustomOpOutcome) -> String {
+    format!(
+        "genotype: {}\n{} of its {} connections use {SEP_CONV_7X7}\ntest accuracy after training {} %, reloaded from {}: {} %\nsearch: {}",
+        outcome.genotype.to_darts_text(),
+        outcome.custom_connections,
+        outcome.connections,
+        pct(outcome.trained_accuracy),
+        outcome.train_dir.display(),
+        pct(outcome.reloaded_accuracy),
+        outcome.search_dir.display(),
+    )
 }

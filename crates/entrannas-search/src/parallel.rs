@@ -2,8 +2,8 @@
 //!
 //! A batch is split into shards; each shard runs forward and backward as its own
 //! task of rayon's thread pool (as many at once as the pool has threads), on a replica
-//! of the super-net and of the architecture parameters placed on the shard's device. The replicas' gradients are summed on the primary device in
-//! shard order (each shard's loss weighted by its share of the batch, so the sum is the
+//! of the super-net and of the architecture parameters placed on the shard's device.
+//! The replicas' gradients are summed on the primary device in shard order (each shard's loss weighted by its share of the batch, so the sum is the
 //! whole batch's mean-loss gradient up to batch norm), and their batch-norm running
 //! statistics are merged by the same weights. Nothing depends on which thread finishes
 //! first, so a seeded CPU run repeats bit for bit, and the result depends on the number
@@ -70,8 +70,8 @@ struct ShardOutput<B: AutodiffBackend> {
 }
 
 /// Runs one step's forward and backward over the shards of `batch`: shard `s` on
-/// `devices[s mod devices.len()]`, each as a task of rayon's pool, with `forward` computing the
-/// shard's loss on its replicas. `net` and `arch` are left as they are, except that
+/// `devices[s mod devices.len()]`, each as a task of rayon's pool, with `forward`
+/// computing the shard's loss on its replicas. `net` and `arch` are left as they are, except that
 /// the returned [`ParallelStep::net`] carries the merged batch-norm statistics.
 pub(crate) fn parallel_step<B, F>(
     net: SuperNet<B>,
